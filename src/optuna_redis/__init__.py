@@ -1,0 +1,16 @@
+"""optuna-redis: a concurrency-safe, pickle-free Optuna storage on Redis."""
+
+from optuna_redis._codec import USE_EXTENSIONS
+from optuna_redis._errors import CorruptRecordError
+from optuna_redis._errors import IncompatibleFormatError
+from optuna_redis._storage import RedisStorage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CorruptRecordError",
+    "IncompatibleFormatError",
+    "RedisStorage",
+    "USE_EXTENSIONS",
+    "__version__",
+]

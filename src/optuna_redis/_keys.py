@@ -1,0 +1,99 @@
+"""Every Redis key name the storage uses, in one place.
+
+Layout (``P`` is the configurable prefix)::
+
+    P:format                      string  storage format version, checked on connect
+    P:study_seq                   string  last study id handed out (INCR; never reused)
+    P:study_names                 hash    study name -> study id
+    P:studies                     zset    study id -> study id (listing in id order)
+
+    P:s:{ID}:meta                 hash    name, dirs, n (trials created), seq (change counter)
+    P:s:{ID}:user_attrs           hash    key -> encoded JSON
+    P:s:{ID}:system_attrs         hash    key -> encoded JSON
+    P:s:{ID}:dists                hash    param name -> first distribution JSON seen
+    P:s:{ID}:changes              zset    trial number -> change seq of its last write
+    P:s:{ID}:heartbeats           zset    trial number -> server time of its last heartbeat
+    P:s:{ID}:t:NUMBER             hash    one trial's record (see ``_codec_py``)
+
+Every key of one study carries the hash tag ``{ID}``, so all of them live in one Redis
+Cluster slot and every per-study script touches a single slot. Study names never appear in
+key names (they are hash fields), so no name can address another study's keys.
+
+A trial id is ``study_id << TRIAL_NUMBER_BITS | number``: unique across studies because
+study ids are never reused, ordered like trial numbers within a study, and it names its
+study, so reading a trial needs no global index.
+"""
+
+from __future__ import annotations
+
+TRIAL_NUMBER_BITS = 32
+TRIAL_NUMBER_MASK = (1 << TRIAL_NUMBER_BITS) - 1
+FORMAT_VERSION = "1"
+
+
+def trial_id_of(study_id: int, number: int) -> int:
+    return (study_id << TRIAL_NUMBER_BITS) | number
+
+
+def split_trial_id(trial_id: int) -> tuple[int, int]:
+    """Return ``(study_id, number)`` of a trial id; raise KeyError for impossible ids."""
+    if not isinstance(trial_id, int) or trial_id < 0:
+        raise KeyError(f"No trial with trial_id {trial_id!r} exists.")
+    return trial_id >> TRIAL_NUMBER_BITS, trial_id & TRIAL_NUMBER_MASK
+
+
+class Keys:
+    """Key names for one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError(f"prefix must be a non-empty string, got {prefix!r}.")
+        if any(c in prefix for c in "{}"):
+            # A brace would move the Redis Cluster hash tag of every study key.
+            raise ValueError(f"prefix must not contain '{{' or '}}', got {prefix!r}.")
+        self.prefix = prefix
+        self.format = f"{prefix}:format"
+        self.study_seq = f"{prefix}:study_seq"
+        self.study_names = f"{prefix}:study_names"
+        self.studies = f"{prefix}:studies"
+        # Scripts that derive a study's keys from an id they allocate build them as
+        # STUDY_HEAD .. id .. "}:" .. suffix.
+        self.study_head = f"{prefix}:s:{{"
+
+    def study(self, study_id: int) -> str:
+        return f"{self.study_head}{study_id}}}"
+
+    def meta(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:meta"
+
+    def user_attrs(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:user_attrs"
+
+    def system_attrs(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:system_attrs"
+
+    def dists(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:dists"
+
+    def changes(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:changes"
+
+    def heartbeats(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:heartbeats"
+
+    def trial_head(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:t:"
+
+    def trial(self, study_id: int, number: int) -> str:
+        return f"{self.trial_head(study_id)}{number}"
+
+    def study_keys(self, study_id: int) -> list[str]:
+        """The fixed-name keys of a study (trial records come on top of these)."""
+        return [
+            self.meta(study_id),
+            self.user_attrs(study_id),
+            self.system_attrs(study_id),
+            self.dists(study_id),
+            self.changes(study_id),
+            self.heartbeats(study_id),
+        ]

@@ -1,0 +1,657 @@
+"""RedisStorage: Optuna's BaseStorage and BaseHeartbeat on Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Container
+from collections.abc import Sequence
+import copy
+import datetime
+import pickle
+import threading
+from types import ModuleType
+from typing import Any
+import uuid
+
+import optuna
+from optuna._typing import JSONSerializable
+from optuna.distributions import BaseDistribution
+from optuna.distributions import check_distribution_compatibility
+from optuna.distributions import json_to_distribution
+from optuna.exceptions import DuplicatedStudyError
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.study import StudyDirection
+from optuna.study._frozen import FrozenStudy
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import redis
+
+from optuna_redis import _codec
+from optuna_redis._errors import CorruptRecordError
+from optuna_redis._errors import IncompatibleFormatError
+from optuna_redis._keys import FORMAT_VERSION
+from optuna_redis._keys import TRIAL_NUMBER_MASK
+from optuna_redis._keys import Keys
+from optuna_redis._keys import split_trial_id
+from optuna_redis._keys import trial_id_of
+from optuna_redis._scripts import Scripts
+
+StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
+
+# Trial records per round trip of a bulk read: bounds both the time one script holds Redis
+# and the size of one reply.
+_SYNC_CHUNK = 2000
+
+
+class _StudyCache:
+    """Decoded trials of one study, in sync with Redis up to change sequence ``seq``."""
+
+    __slots__ = ("seq", "trials", "dists")
+
+    def __init__(self) -> None:
+        self.seq = 0
+        self.trials: list[FrozenTrial | None] = []
+        # Distribution JSON -> decoded distribution, shared by the study's trials.
+        self.dists: dict[bytes, BaseDistribution] = {}
+
+
+class RedisStorage(BaseStorage, BaseHeartbeat):
+    """Optuna storage on Redis: atomic server-side updates, no pickle, incremental reads.
+
+    Every check-and-write runs as one Lua script on the Redis server, so any number of
+    worker processes on any number of machines can share a study. Trial records are stored
+    in a documented binary/JSON format (never pickle), and each storage keeps a cache of
+    decoded trials that it brings up to date with one round trip per read.
+
+    Example:
+
+        .. code::
+
+            import optuna
+            from optuna_redis import RedisStorage
+
+            storage = RedisStorage("redis://localhost:6379/0")
+            study = optuna.create_study(study_name="s", storage=storage, load_if_exists=True)
+            study.optimize(lambda t: t.suggest_float("x", -10, 10) ** 2, n_trials=100)
+
+    Args:
+        url:
+            Any URL ``redis.Redis.from_url`` accepts: ``redis://[[user]:password@]host[:port]
+            [/db]``, ``rediss://`` for TLS, ``unix:///path/to/socket?db=0``.
+        heartbeat_interval:
+            Seconds between heartbeats of a running trial, a positive integer, or
+            :obj:`None` to disable heartbeats.
+        grace_period:
+            Seconds without a heartbeat after which a running trial is stale and failed by
+            the next worker that asks for a trial. Defaults to ``2 * heartbeat_interval``.
+        heartbeat_stale_trial_callback:
+            Called as ``callback(study, frozen_trial)`` after a stale trial was failed, e.g.
+            :class:`optuna.storages.RetryHeartbeatStaleTrialCallback`.
+        failed_trial_callback:
+            Deprecated name of ``heartbeat_stale_trial_callback``.
+        prefix:
+            Prefix of every key this storage writes, so several deployments can share one
+            Redis database. Must not contain ``{`` or ``}``.
+        client_kwargs:
+            Extra keyword arguments for ``redis.Redis.from_url`` (timeouts, TLS files, ...).
+
+    Raises:
+        ValueError: An argument is invalid.
+        optuna_redis.IncompatibleFormatError: The prefix holds data of another format.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+        heartbeat_stale_trial_callback: StaleTrialCallback | None = None,
+        failed_trial_callback: StaleTrialCallback | None = None,
+        prefix: str = "optuna",
+        client_kwargs: dict[str, Any] | None = None,
+        codec: ModuleType | None = None,
+    ) -> None:
+        if not isinstance(url, str):
+            raise TypeError(
+                f"url must be a str, got {type(url).__name__}; "
+                "use RedisStorage.from_client() to pass a client."
+            )
+        self._url: str | None = url
+        self._client_kwargs = dict(client_kwargs or {})
+        if self._client_kwargs.get("decode_responses"):
+            raise ValueError("RedisStorage reads raw bytes; decode_responses must be False.")
+        self._configure(
+            heartbeat_interval,
+            grace_period,
+            heartbeat_stale_trial_callback,
+            failed_trial_callback,
+            prefix,
+            codec,
+        )
+        self._connect(redis.Redis.from_url(url, **self._client_kwargs))
+
+    @classmethod
+    def from_client(
+        cls,
+        client: redis.Redis,
+        *,
+        heartbeat_interval: int | None = None,
+        grace_period: int | None = None,
+        heartbeat_stale_trial_callback: StaleTrialCallback | None = None,
+        failed_trial_callback: StaleTrialCallback | None = None,
+        prefix: str = "optuna",
+        codec: ModuleType | None = None,
+    ) -> RedisStorage:
+        """Build a storage on a client you configured (TLS, Sentinel, custom pools).
+
+        The client must not decode responses. A storage built this way cannot be pickled,
+        since a client cannot be rebuilt from a URL.
+
+        Example:
+
+            .. code::
+
+                import redis
+                from optuna_redis import RedisStorage
+
+                sentinel = redis.sentinel.Sentinel([("sentinel-host", 26379)])
+                storage = RedisStorage.from_client(sentinel.master_for("mymaster"))
+        """
+        if not isinstance(client, redis.Redis):
+            raise TypeError(f"client must be a redis.Redis, got {type(client).__name__}.")
+        pool_kwargs = getattr(client.connection_pool, "connection_kwargs", {})
+        if pool_kwargs.get("decode_responses"):
+            raise ValueError("RedisStorage reads raw bytes; the client must not decode responses.")
+        self = cls.__new__(cls)
+        self._url = None
+        self._client_kwargs = {}
+        self._configure(
+            heartbeat_interval,
+            grace_period,
+            heartbeat_stale_trial_callback,
+            failed_trial_callback,
+            prefix,
+            codec,
+        )
+        self._connect(client)
+        return self
+
+    def _configure(
+        self,
+        heartbeat_interval: int | None,
+        grace_period: int | None,
+        heartbeat_stale_trial_callback: StaleTrialCallback | None,
+        failed_trial_callback: StaleTrialCallback | None,
+        prefix: str,
+        codec: ModuleType | None,
+    ) -> None:
+        for name, value in (
+            ("heartbeat_interval", heartbeat_interval),
+            ("grace_period", grace_period),
+        ):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value <= 0
+            ):
+                raise ValueError(
+                    f"The value of `{name}` should be a positive integer, got {value!r}."
+                )
+        if heartbeat_stale_trial_callback is not None and failed_trial_callback is not None:
+            raise ValueError(
+                "Specify only one of `heartbeat_stale_trial_callback` and `failed_trial_callback`."
+            )
+        if failed_trial_callback is not None:
+            optuna.warnings.warn(
+                "`failed_trial_callback` is deprecated; use `heartbeat_stale_trial_callback`.",
+                FutureWarning,
+                stacklevel=3,
+            )
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.heartbeat_stale_trial_callback = (
+            heartbeat_stale_trial_callback or failed_trial_callback
+        )
+        self._keys = Keys(prefix)
+        self._codec = codec if codec is not None else _codec.IMPLEMENTATION
+
+    def _connect(self, client: redis.Redis) -> None:
+        self._client = client
+        self._scripts = Scripts(client)
+        self._lock = threading.Lock()
+        self._caches: dict[int, _StudyCache] = {}
+        self._check_format()
+
+    def _check_format(self) -> None:
+        key = self._keys.format
+        self._client.set(key, FORMAT_VERSION, nx=True)
+        found = self._client.get(key)
+        if found != FORMAT_VERSION.encode():
+            raise IncompatibleFormatError(
+                f"Redis key {key!r} says the data under prefix {self._keys.prefix!r} has "
+                f"storage format {found!r}, but this optuna-redis reads format "
+                f"{FORMAT_VERSION!r}. Use another prefix or a matching optuna-redis version."
+            )
+
+    # ------------------------------------------------------------ pickling
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._url is None:
+            raise pickle.PicklingError(
+                "A RedisStorage built with from_client() cannot be pickled: its client "
+                "cannot be rebuilt from a URL. Build it from a URL instead."
+            )
+        state = self.__dict__.copy()
+        for name in ("_client", "_scripts", "_lock", "_caches"):
+            del state[name]
+        if state["_codec"] is _codec.IMPLEMENTATION:
+            del state["_codec"]
+        else:
+            state["_codec"] = state["_codec"].__name__
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        codec_name = state.pop("_codec", None)
+        self.__dict__.update(state)
+        if codec_name is None:
+            self._codec = _codec.IMPLEMENTATION
+        else:
+            import importlib
+
+            self._codec = importlib.import_module(codec_name)
+        assert self._url is not None
+        self._connect(redis.Redis.from_url(self._url, **self._client_kwargs))
+
+    def remove_session(self) -> None:
+        self._client.connection_pool.disconnect()
+
+    # ------------------------------------------------------------ studies
+
+    def create_new_study(
+        self, directions: Sequence[StudyDirection], study_name: str | None = None
+    ) -> int:
+        dirs = _encode_directions(directions)
+        if study_name is None:
+            study_name = DEFAULT_STUDY_NAME_PREFIX + str(uuid.uuid4())
+        elif not isinstance(study_name, str):
+            raise TypeError(f"study_name must be a str, got {type(study_name).__name__}.")
+        name = self._codec.encode_name(study_name, "study name")
+        keys = self._keys
+        study_id = self._scripts.create_study(
+            keys=[keys.study_names, keys.studies, keys.study_seq],
+            args=[name, dirs, keys.study_head],
+        )
+        if study_id == -1:
+            raise DuplicatedStudyError(
+                f"Another study with name '{study_name}' already exists. Please specify a "
+                "different name, or reuse the existing one by setting `load_if_exists` "
+                "(for Python API) or `--skip-if-exists` flag (for CLI)."
+            )
+        optuna.logging.get_logger("optuna.storages").info(
+            f"A new study created in Redis with name: {study_name}"
+        )
+        return int(study_id)
+
+    def delete_study(self, study_id: int) -> None:
+        keys = self._keys
+        result = self._scripts.delete_study(
+            keys=[keys.study_names, keys.studies, *keys.study_keys(study_id)],
+            args=[study_id, keys.trial_head(study_id)],
+        )
+        with self._lock:
+            self._caches.pop(study_id, None)
+        if result == -1:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._set_study_attr(study_id, self._keys.user_attrs(study_id), key, value, "user")
+
+    def set_study_system_attr(self, study_id: int, key: str, value: JSONSerializable) -> None:
+        self._set_study_attr(study_id, self._keys.system_attrs(study_id), key, value, "system")
+
+    def _set_study_attr(
+        self, study_id: int, attrs_key: str, key: str, value: Any, kind: str
+    ) -> None:
+        field = self._codec.encode_name(key, f"{kind} attribute key")
+        encoded = self._codec.encode_attr(value)
+        result = self._scripts.set_study_attr(
+            keys=[self._keys.meta(study_id), attrs_key], args=[field, encoded]
+        )
+        if result == -1:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        if not isinstance(study_name, str):
+            raise KeyError(f"No such study {study_name!r}.")
+        found = self._client.hget(
+            self._keys.study_names, self._codec.encode_name(study_name, "study name")
+        )
+        if found is None:
+            raise KeyError(f"No such study {study_name}.")
+        return _parse_id(found, self._keys.study_names)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        key = self._keys.meta(study_id)
+        found = self._client.hget(key, "name")
+        if found is None:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+        return _decode_name(found, key)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        key = self._keys.meta(study_id)
+        found = self._client.hget(key, "dirs")
+        if found is None:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+        return _decode_directions(found, key)
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._get_study_attrs(study_id, self._keys.user_attrs(study_id))
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        return self._get_study_attrs(study_id, self._keys.system_attrs(study_id))
+
+    def _get_study_attrs(self, study_id: int, attrs_key: str) -> dict[str, Any]:
+        pipe = self._client.pipeline(transaction=True)
+        pipe.exists(self._keys.meta(study_id))
+        pipe.hgetall(attrs_key)
+        exists, attrs = pipe.execute()
+        if not exists:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+        return self._codec.decode_attrs(attrs_key, attrs)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        keys = self._keys
+        study_ids = [
+            _parse_id(raw, keys.studies) for raw in self._client.zrange(keys.studies, 0, -1)
+        ]
+        pipe = self._client.pipeline(transaction=False)
+        for study_id in study_ids:
+            pipe.hmget(keys.meta(study_id), "name", "dirs")
+            pipe.hgetall(keys.user_attrs(study_id))
+            pipe.hgetall(keys.system_attrs(study_id))
+        replies = pipe.execute()
+        studies = []
+        for i, study_id in enumerate(study_ids):
+            (name, dirs), user_attrs, system_attrs = replies[3 * i : 3 * i + 3]
+            if name is None:  # Deleted between the two round trips.
+                continue
+            meta = keys.meta(study_id)
+            studies.append(
+                FrozenStudy(
+                    study_name=_decode_name(name, meta),
+                    direction=None,
+                    directions=_decode_directions(dirs, meta),
+                    user_attrs=self._codec.decode_attrs(keys.user_attrs(study_id), user_attrs),
+                    system_attrs=self._codec.decode_attrs(
+                        keys.system_attrs(study_id), system_attrs
+                    ),
+                    study_id=study_id,
+                )
+            )
+        return studies
+
+    # ------------------------------------------------------------ trials: writes
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None:
+            fields = [
+                b"st",
+                self._codec.encode_state(TrialState.RUNNING),
+                b"ds",
+                self._codec.encode_datetime(datetime.datetime.now()),
+                b"np",
+                b"0",
+            ]
+        else:
+            fields = self._codec.encode_trial(template_trial)
+        keys = self._keys
+        number = self._scripts.create_trial(
+            keys=[keys.meta(study_id), keys.changes(study_id)],
+            args=[keys.trial_head(study_id), *fields],
+        )
+        if number == -1:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+        return trial_id_of(study_id, int(number))
+
+    def set_trial_param(
+        self,
+        trial_id: int,
+        param_name: str,
+        param_value_internal: float,
+        distribution: BaseDistribution,
+    ) -> None:
+        study_id, number = split_trial_id(trial_id)
+        name = self._codec.encode_name(param_name, "param name")
+        dist_json = self._codec.encode_distribution(distribution)
+        payload = self._codec.encode_param(param_value_internal, dist_json)
+        keys = self._keys
+        checked = b""
+        while True:
+            result = self._scripts.set_trial_param(
+                keys=[keys.meta(study_id), keys.changes(study_id), keys.dists(study_id)],
+                args=[keys.trial(study_id, number), number, name, dist_json, payload, checked],
+            )
+            code = result[0]
+            if code == 1:
+                return
+            self._raise_for_trial_code(code, trial_id)
+            # The study already holds another distribution under this name.
+            stored = result[1]
+            try:
+                stored_dist = json_to_distribution(stored.decode())
+            except Exception as e:
+                raise CorruptRecordError(
+                    f"Cannot decode distribution {param_name!r} at Redis key "
+                    f"{keys.dists(study_id)!r}: {e}"
+                ) from None
+            check_distribution_compatibility(stored_dist, distribution)
+            checked = stored
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        study_id, number = split_trial_id(trial_id)
+        encoded_state = self._codec.encode_state(state)
+        encoded_values = b"" if values is None else self._codec.encode_values(values)
+        now = self._codec.encode_datetime(datetime.datetime.now())
+        keys = self._keys
+        result = self._scripts.set_trial_state(
+            keys=[keys.meta(study_id), keys.changes(study_id), keys.heartbeats(study_id)],
+            args=[
+                keys.trial(study_id, number),
+                number,
+                encoded_state,
+                now,
+                encoded_values,
+                b"0" if values is None else b"1",
+            ],
+        )
+        if result == 1:
+            return True
+        if result == 0:
+            return False
+        self._raise_for_trial_code(result, trial_id)
+        raise AssertionError(f"unexpected reply {result!r}")
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        if isinstance(step, bool) or not isinstance(step, int):
+            raise TypeError(f"step must be an int, got {step!r}.")
+        field = b"i:" + str(step).encode()
+        self._update_trial(trial_id, field, self._codec.encode_value(intermediate_value))
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        field = b"u:" + self._codec.encode_name(key, "user attribute key")
+        self._update_trial(trial_id, field, self._codec.encode_attr(value))
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
+        field = b"s:" + self._codec.encode_name(key, "system attribute key")
+        self._update_trial(trial_id, field, self._codec.encode_attr(value))
+
+    def _update_trial(self, trial_id: int, field: bytes, value: bytes) -> None:
+        study_id, number = split_trial_id(trial_id)
+        keys = self._keys
+        result = self._scripts.update_trial(
+            keys=[keys.meta(study_id), keys.changes(study_id)],
+            args=[keys.trial(study_id, number), number, field, value],
+        )
+        if result != 1:
+            self._raise_for_trial_code(result, trial_id)
+
+    def _raise_for_trial_code(self, code: int, trial_id: int) -> None:
+        if code == -1:
+            raise KeyError(f"No trial with trial_id {trial_id} exists.")
+        if code == -2:
+            number = trial_id & TRIAL_NUMBER_MASK
+            raise UpdateFinishedTrialError(
+                f"Trial#{number} has already finished and can not be updated."
+            )
+
+    # ------------------------------------------------------------ trials: reads
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        study_id, number = split_trial_id(trial_id)
+        key = self._keys.trial(study_id, number)
+        flat = self._scripts.read_trial(keys=[key])
+        if not flat:
+            raise KeyError(f"No trial with trial_id {trial_id} exists.")
+        cache = self._caches.get(study_id)
+        dists = cache.dists if cache is not None else {}
+        return self._codec.decode_trial(key, trial_id, number, flat, dists)
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        trials = self._synced_trials(study_id)
+        if states is not None:
+            trials = [t for t in trials if t.state in states]
+        return copy.deepcopy(trials) if deepcopy else trials
+
+    def get_n_trials(
+        self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
+    ) -> int:
+        if state is None:
+            key = self._keys.meta(study_id)
+            found = self._client.hget(key, "n")
+            if found is None:
+                raise KeyError(f"No study with study_id {study_id} exists.")
+            return _parse_id(found, key)
+        return super().get_n_trials(study_id, state)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        if 0 <= trial_number < self.get_n_trials(study_id):
+            return trial_id_of(study_id, trial_number)
+        raise KeyError(f"No trial with trial number {trial_number} exists in study {study_id}.")
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        study_id, number = split_trial_id(trial_id)
+        if not self._client.exists(self._keys.trial(study_id, number)):
+            raise KeyError(f"No trial with trial_id {trial_id} exists.")
+        return number
+
+    def _synced_trials(self, study_id: int) -> list[FrozenTrial]:
+        """Bring this study's cache up to date (one round trip if little changed)."""
+        keys = self._keys
+        meta, changes, head = (
+            keys.meta(study_id),
+            keys.changes(study_id),
+            keys.trial_head(study_id),
+        )
+        with self._lock:
+            cache = self._caches.get(study_id) or _StudyCache()
+            while True:
+                reply = self._scripts.sync_trials(
+                    keys=[meta, changes], args=[head, cache.seq, _SYNC_CHUNK]
+                )
+                if reply == -1:
+                    self._caches.pop(study_id, None)
+                    raise KeyError(f"No study with study_id {study_id} exists.")
+                cursor, n_trials, complete = reply[0], reply[1], reply[2]
+                trials = cache.trials
+                if len(trials) < n_trials:
+                    trials.extend([None] * (n_trials - len(trials)))
+                for i in range(3, len(reply), 2):
+                    number = reply[i]
+                    key = head + str(number)
+                    if not 0 <= number < n_trials:
+                        raise CorruptRecordError(
+                            f"Trial number out of range at Redis key {key!r}."
+                        )
+                    trials[number] = self._codec.decode_trial(
+                        key, trial_id_of(study_id, number), number, reply[i + 1], cache.dists
+                    )
+                cache.seq = cursor
+                if complete:
+                    break
+            self._caches[study_id] = cache
+            result = list(cache.trials)
+        if None in result:
+            missing = result.index(None)
+            raise CorruptRecordError(
+                f"The trial record at Redis key {head + str(missing)!r} is missing."
+            )
+        return result  # type: ignore[return-value]
+
+    # ------------------------------------------------------------ heartbeat
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        study_id, number = split_trial_id(trial_id)
+        result = self._scripts.record_heartbeat(
+            keys=[self._keys.heartbeats(study_id)],
+            args=[self._keys.trial(study_id, number), number],
+        )
+        if result == -1:
+            raise KeyError(f"No trial with trial_id {trial_id} exists.")
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        assert self.heartbeat_interval is not None
+        grace_period = self.grace_period or 2 * self.heartbeat_interval
+        numbers = self._scripts.stale_trials(
+            keys=[self._keys.heartbeats(study_id)],
+            args=[self._keys.trial_head(study_id), grace_period],
+        )
+        return [trial_id_of(study_id, int(n)) for n in numbers]
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self.heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self) -> StaleTrialCallback | None:
+        return self.heartbeat_stale_trial_callback
+
+
+def _encode_directions(directions: Sequence[StudyDirection]) -> bytes:
+    directions = list(directions)
+    if not directions:
+        raise ValueError("A study needs at least one direction.")
+    for d in directions:
+        if not isinstance(d, StudyDirection) or d == StudyDirection.NOT_SET:
+            raise ValueError(f"Directions must be MINIMIZE or MAXIMIZE, got {d!r}.")
+    return ",".join(str(int(d.value)) for d in directions).encode()
+
+
+def _decode_directions(raw: bytes, key: str) -> list[StudyDirection]:
+    try:
+        return [StudyDirection(int(x)) for x in raw.split(b",")]
+    except Exception:
+        raise CorruptRecordError(
+            f"Cannot decode the study directions {raw!r} at Redis key {key!r}."
+        ) from None
+
+
+def _decode_name(raw: bytes, key: str) -> str:
+    try:
+        return raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise CorruptRecordError(f"Cannot decode the study name at Redis key {key!r}.") from None
+
+
+def _parse_id(raw: bytes, key: str) -> int:
+    if not raw.isdigit() or len(raw) > 20:
+        raise CorruptRecordError(f"Expected an integer at Redis key {key!r}, got {raw!r}.")
+    return int(raw)
