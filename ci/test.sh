@@ -16,7 +16,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 
 python -m pip install --quiet --disable-pip-version-check ".[test]"
-python -m ruff check src tests benchmarks ci
-python -m ruff format --check src tests benchmarks ci
+python -m ruff check .
+python -m ruff format --check .
 # Run from the tests against the installed package, not the source tree.
 python -m pytest "$@"
