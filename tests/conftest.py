@@ -55,8 +55,9 @@ def codec(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def storage(redis_url: str, prefix: str) -> Iterator[RedisStorage]:
-    s = RedisStorage(redis_url, prefix=prefix)
+def storage(redis_url: str, prefix: str, codec) -> Iterator[RedisStorage]:
+    """A storage on a fresh prefix, once per codec implementation."""
+    s = RedisStorage(redis_url, prefix=prefix, codec=codec)
     yield s
     s.remove_session()
 

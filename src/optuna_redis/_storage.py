@@ -12,6 +12,7 @@ import threading
 from types import ModuleType
 from typing import Any
 import uuid
+import warnings
 
 import optuna
 from optuna._typing import JSONSerializable
@@ -204,7 +205,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 "Specify only one of `heartbeat_stale_trial_callback` and `failed_trial_callback`."
             )
         if failed_trial_callback is not None:
-            optuna.warnings.warn(
+            warnings.warn(
                 "`failed_trial_callback` is deprecated; use `heartbeat_stale_trial_callback`.",
                 FutureWarning,
                 stacklevel=3,
