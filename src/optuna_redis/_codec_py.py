@@ -13,7 +13,8 @@ A trial is one Redis hash (``P:s:{ID}:t:NUMBER``), so one HGETALL reply decodes 
     p:NAME    4-byte LE unsigned ordinal | 8-byte LE double (internal repr) | distribution
               JSON (Optuna's ``distribution_to_json``); ordinals keep params in the order
               they were first set, which a Redis hash does not keep once it grows
-    i:STEP    intermediate value at STEP (decimal integer): one 8-byte LE double
+    i:STEP    intermediate value at STEP (decimal integer): one 8-byte LE double; decoded
+              in step order, since a Redis hash does not keep insertion order
     u:KEY     user attribute, an encoded JSON value (below)
     s:KEY     system attribute, an encoded JSON value
 
@@ -253,7 +254,7 @@ def _decode_trial(
     datetime_start = None
     datetime_complete = None
     raw_params = []
-    intermediate_values: dict[int, float] = {}
+    steps: list[tuple[int, float]] = []
     user_attrs: dict[str, Any] = {}
     system_attrs: dict[str, Any] = {}
     for i in range(0, len(flat), 2):
@@ -275,7 +276,7 @@ def _decode_trial(
         elif head == b"i:":
             if len(raw) != 8:
                 raise ValueError(f"intermediate value {field!r} is not 8 bytes")
-            intermediate_values[_parse_int(field[2:])] = _DOUBLE.unpack(raw)[0]
+            steps.append((_parse_int(field[2:]), _DOUBLE.unpack(raw)[0]))
         elif head == b"u:":
             user_attrs[field[2:].decode("utf-8", "surrogatepass")] = decode_attr(raw)
         elif head == b"s:":
@@ -299,6 +300,7 @@ def _decode_trial(
     if state is None:
         raise ValueError("the record has no state")
     raw_params.sort(key=lambda p: p[0])
+    steps.sort(key=lambda s: s[0])
     params = {}
     distributions = {}
     for _, name, value, dist in raw_params:
@@ -315,7 +317,7 @@ def _decode_trial(
         distributions=distributions,
         user_attrs=user_attrs,
         system_attrs=system_attrs,
-        intermediate_values=intermediate_values,
+        intermediate_values=dict(steps),
         trial_id=trial_id,
     )
 

@@ -1,0 +1,394 @@
+"""Command line of optuna-redis: ``python -m optuna_redis demo`` (or ``optuna-redis demo``).
+
+The demo runs several worker processes on one study in Redis, each with its own
+:class:`~optuna_redis.RedisStorage`, the way a study is shared between machines. They minimize
+the Branin function, whose minimum is known, so the result can be checked by eye.
+
+Redis is found in this order: ``--url``, ``$OPTUNA_REDIS_URL``, ``redis://localhost:6379/0``
+when it answers (skipped with ``--no-local``), else a private ``redis-server`` from PATH that
+the demo starts on a free port in a temp dir and stops at the end.
+
+Example:
+
+    .. code::
+
+        python -m optuna_redis demo --workers 8 --trials 500
+        python -m optuna_redis demo --url redis://:secret@redis-host:6379/2 --keep
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+from collections.abc import Iterator
+from collections.abc import Sequence
+import contextlib
+import math
+import multiprocessing
+import multiprocessing.sharedctypes
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+import optuna
+from optuna.trial import TrialState
+import redis
+
+from optuna_redis import RedisStorage
+
+LOCAL_URL = "redis://localhost:6379/0"
+URL_ENV = "OPTUNA_REDIS_URL"
+HOW_TO_GET_REDIS = (
+    "Install Redis (`sudo apt-get install redis-server` on Debian/Ubuntu, `brew install redis` "
+    "on macOS) so the demo can start a private redis-server, or run one with "
+    "`docker run -d -p 6379:6379 redis:7`, or pass --url / set $OPTUNA_REDIS_URL."
+)
+
+# Branin's global minimum (the square term is 0 and cos(x) = -1), reached at three points.
+BRANIN_MINIMUM = 10 / (8 * math.pi)
+BRANIN_MINIMIZERS = ((-math.pi, 12.275), (math.pi, 2.275), (3 * math.pi, 2.475))
+
+# Heartbeats let the remaining workers fail the running trial of a worker that was killed.
+HEARTBEAT_INTERVAL = 1
+
+
+def branin(x: float, y: float) -> float:
+    """The Branin function; its minimum is ``BRANIN_MINIMUM`` at ``BRANIN_MINIMIZERS``."""
+    b = 5.1 / (4 * math.pi**2)
+    c = 5 / math.pi
+    t = 1 / (8 * math.pi)
+    return (y - b * x**2 + c * x - 6) ** 2 + 10 * (1 - t) * math.cos(x) + 10
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: Arguments without the program name; :obj:`None` reads ``sys.argv``.
+
+    Returns:
+        The exit code: 0 on success.
+    """
+    parser = argparse.ArgumentParser(
+        prog="optuna-redis", description="optuna-redis: an Optuna storage on Redis."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="optimize a known function with several worker processes on one Redis study",
+        description=(
+            "Run worker processes that minimize the Branin function on one study in Redis "
+            "and report the best trial against the known minimum. Redis is taken from --url, "
+            f"else ${URL_ENV}, else {LOCAL_URL} if it answers, else a private redis-server "
+            "from PATH, started for the demo and stopped at the end."
+        ),
+    )
+    demo.add_argument("--workers", type=_positive_int, default=4, help="worker processes (4)")
+    demo.add_argument("--trials", type=_positive_int, default=200, help="trials in all (200)")
+    demo.add_argument("--study-name", help="study name (default: demo-<timestamp>)")
+    demo.add_argument("--url", help=f"Redis URL (default: ${URL_ENV}, else see above)")
+    demo.add_argument(
+        "--prefix", default="optuna-redis-demo", help="key prefix (optuna-redis-demo)"
+    )
+    demo.add_argument("--keep", action="store_true", help="keep the study instead of deleting it")
+    demo.add_argument(
+        "--no-local",
+        action="store_true",
+        help=f"do not try {LOCAL_URL}; without --url or ${URL_ENV}, start a private server",
+    )
+    args = parser.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return _demo(args)
+    except KeyboardInterrupt:
+        print("Interrupted.", flush=True)
+        return 130
+
+
+def _demo(args: argparse.Namespace) -> int:
+    study_name = args.study_name or f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    with contextlib.ExitStack() as stack:
+        url = _choose_redis(args, stack)
+        if url is None:
+            return 1
+        storage = RedisStorage(url, prefix=args.prefix)
+        stack.callback(storage.remove_session)
+        try:
+            study = optuna.create_study(
+                study_name=study_name, storage=storage, direction="minimize"
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            print(
+                f"A study named {study_name!r} already exists under prefix {args.prefix!r}; "
+                "pick another --study-name.",
+                flush=True,
+            )
+            return 1
+        print(
+            f"Study {study_name!r} (prefix {args.prefix!r}): {args.trials} trials of Branin "
+            f"with {args.workers} worker processes, TPESampler, "
+            f"heartbeat_interval={HEARTBEAT_INTERVAL}",
+            flush=True,
+        )
+        try:
+            ok, elapsed = _run_workers(args, url, study_name, study)
+            if ok:
+                _report(study, elapsed, args.workers)
+        finally:
+            if args.keep:
+                print(
+                    f"Kept study {study_name!r} under prefix {args.prefix!r} at {_redact(url)}.",
+                    flush=True,
+                )
+            else:
+                optuna.delete_study(study_name=study_name, storage=storage)
+                print(f"Deleted study {study_name!r} (pass --keep to keep it).", flush=True)
+    return 0 if ok else 1
+
+
+def _run_workers(
+    args: argparse.Namespace, url: str, study_name: str, study: optuna.Study
+) -> tuple[bool, float]:
+    """Start the workers, print progress about once a second, and wait for them.
+
+    Returns:
+        Whether every worker exited cleanly, and the seconds they ran.
+    """
+    context = multiprocessing.get_context("spawn")
+    # Tickets hand out the trial budget exactly; a trial-count check in each worker would
+    # overshoot when several workers pass it at once.
+    tickets = context.Value("i", args.trials)
+    workers = [
+        context.Process(
+            target=_worker_target(),
+            args=(url, args.prefix, study_name, index, tickets),
+            name=f"optuna-redis-demo-worker-{index}",
+        )
+        for index in range(args.workers)
+    ]
+    start = time.monotonic()
+    for worker in workers:
+        worker.start()
+    try:
+        next_report = start + 1
+        while alive := [worker for worker in workers if worker.is_alive()]:
+            alive[0].join(timeout=max(0.0, next_report - time.monotonic()))
+            if time.monotonic() >= next_report:
+                _print_progress(study, args.trials, time.monotonic() - start)
+                next_report += 1
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+    elapsed = time.monotonic() - start
+    failed = [worker for worker in workers if worker.exitcode != 0]
+    for worker in failed:
+        print(f"Worker {worker.name} exited with code {worker.exitcode}.", flush=True)
+    return not failed, elapsed
+
+
+def _worker_target():
+    # Under ``python -m`` this file runs as ``__main__``, which spawned children do not
+    # import; hand them the function by its package module name instead.
+    from optuna_redis.__main__ import _worker
+
+    return _worker
+
+
+def _worker(
+    url: str,
+    prefix: str,
+    study_name: str,
+    index: int,
+    tickets: multiprocessing.sharedctypes.Synchronized,
+) -> None:
+    """One worker process: its own storage and sampler, trials until the tickets run out."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = RedisStorage(url, prefix=prefix, heartbeat_interval=HEARTBEAT_INTERVAL)
+    # constant_liar keeps parallel TPE workers from sampling around the same point.
+    sampler = optuna.samplers.TPESampler(constant_liar=True)
+    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+
+    def take_ticket() -> bool:
+        with tickets.get_lock():
+            if tickets.value <= 0:
+                return False
+            tickets.value -= 1
+            return True
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", index)
+        x = trial.suggest_float("x", -5, 10)
+        y = trial.suggest_float("y", 0, 15)
+        return branin(x, y)
+
+    def next_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if not take_ticket():
+            study.stop()
+
+    if take_ticket():
+        study.optimize(objective, callbacks=[next_trial])
+    storage.remove_session()
+
+
+def _print_progress(study: optuna.Study, n_trials: int, elapsed: float) -> None:
+    trials = study.get_trials(deepcopy=False)
+    done = sum(t.state.is_finished() for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    values = [t.value for t in trials if t.state == TrialState.COMPLETE]
+    best = f"best so far {min(values):.6f}" if values else "no trial complete yet"
+    print(
+        f"[{elapsed:6.1f} s] {done:>{len(str(n_trials))}}/{n_trials} trials done, "
+        f"{running} running, {best}",
+        flush=True,
+    )
+
+
+def _report(study: optuna.Study, elapsed: float, n_workers: int) -> None:
+    trials = study.get_trials(deepcopy=False)
+    states = collections.Counter(t.state.name for t in trials)
+    per_worker = collections.Counter(t.user_attrs.get("worker") for t in trials)
+    best = study.best_trial
+    params = ", ".join(f"{name}={value:.6f}" for name, value in best.params.items())
+    minimizers = " or ".join(f"x={x:.4f}, y={y:.4f}" for x, y in BRANIN_MINIMIZERS)
+    # Throughput once the workers are up: from the first trial's start to the last one's end.
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    busy = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    print()
+    print(
+        f"Finished {len(trials)} trials in {elapsed:.1f} s: "
+        + ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    )
+    print(
+        f"Trials per second: {len(trials) / elapsed:.1f} overall, "
+        + (f"{len(trials) / busy:.1f} once the workers were up" if busy > 0 else "")
+    )
+    print(f"Best trial #{best.number}: value {best.value:.6f} at {params}")
+    print(f"Known minimum: value {BRANIN_MINIMUM:.6f} (gap {best.value - BRANIN_MINIMUM:.6f})")
+    print(f"               at {minimizers}")
+    print(
+        "Trials per worker: "
+        + ", ".join(f"worker {index}: {per_worker[index]}" for index in range(n_workers))
+    )
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- finding Redis
+
+
+def _choose_redis(args: argparse.Namespace, stack: contextlib.ExitStack) -> str | None:
+    """Return the URL of the Redis to use, or print why there is none and return None.
+
+    A private server is registered on ``stack`` to be stopped and removed.
+    """
+    for url, source in ((args.url, "--url"), (os.environ.get(URL_ENV), f"${URL_ENV}")):
+        if url:
+            error = _ping(url)
+            if error is not None:
+                print(f"Cannot reach Redis at {_redact(url)} (from {source}): {error}")
+                return None
+            print(f"Using Redis at {_redact(url)} (from {source}).", flush=True)
+            return url
+    if not args.no_local and _ping(LOCAL_URL) is None:
+        print(f"Using Redis at {LOCAL_URL} (it answered PING).", flush=True)
+        return LOCAL_URL
+    if shutil.which("redis-server") is None:
+        print(f"No Redis found: nothing answers at {LOCAL_URL} and redis-server is not on PATH.")
+        print(HOW_TO_GET_REDIS)
+        return None
+    url = stack.enter_context(_private_redis_server())
+    reason = "--no-local was passed" if args.no_local else f"nothing answers at {LOCAL_URL}"
+    print(
+        f"No Redis given and {reason}: started a PRIVATE redis-server for this demo at {url}; "
+        "it is stopped and its data deleted at the end.",
+        flush=True,
+    )
+    return url
+
+
+def _ping(url: str) -> str | None:
+    """Return None when the Redis at ``url`` answers PING, else the error as text."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    except ValueError as e:
+        return str(e)
+    try:
+        client.ping()
+    except redis.RedisError as e:
+        return str(e) or type(e).__name__
+    finally:
+        client.close()
+    return None
+
+
+@contextlib.contextmanager
+def _private_redis_server() -> Iterator[str]:
+    """A throwaway ``redis-server`` on a free loopback port, keeping nothing on disk.
+
+    Yields:
+        Its URL. On exit the server is stopped and its temp dir removed.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    directory = tempfile.mkdtemp(prefix="optuna-redis-demo-")
+    command = [
+        shutil.which("redis-server") or "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        directory,
+    ]
+    process = subprocess.Popen(
+        command, cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while _ping(url) is not None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {port}.")
+            time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+        print(f"Stopped the private redis-server and removed {directory}.", flush=True)
+
+
+def _redact(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
