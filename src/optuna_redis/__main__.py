@@ -4,6 +4,9 @@ The demo runs several worker processes on one study in Redis, each with its own
 :class:`~optuna_redis.RedisStorage`, the way a study is shared between machines. They minimize
 the Branin function, whose minimum is known, so the result can be checked by eye.
 
+Kill a worker (``kill -9``) while the demo runs to see heartbeats at work: another worker
+fails the trial it was running once its heartbeat is older than the grace period.
+
 Redis is found in this order: ``--url``, ``$OPTUNA_REDIS_URL``, ``redis://localhost:6379/0``
 when it answers (skipped with ``--no-local``), else a private ``redis-server`` from PATH that
 the demo starts on a free port in a temp dir and stops at the end.
@@ -43,11 +46,13 @@ from optuna_redis import RedisStorage
 
 LOCAL_URL = "redis://localhost:6379/0"
 URL_ENV = "OPTUNA_REDIS_URL"
-HOW_TO_GET_REDIS = (
-    "Install Redis (`sudo apt-get install redis-server` on Debian/Ubuntu, `brew install redis` "
-    "on macOS) so the demo can start a private redis-server, or run one with "
-    "`docker run -d -p 6379:6379 redis:7`, or pass --url / set $OPTUNA_REDIS_URL."
-)
+HOW_TO_GET_REDIS = """\
+To get Redis, do one of:
+  - install it, and the demo starts a private redis-server by itself:
+      sudo apt-get install redis-server    (Debian/Ubuntu)
+      brew install redis                   (macOS)
+  - run one in Docker: docker run -d -p 6379:6379 redis:7
+  - point the demo at yours: --url redis://host:6379/0 or $OPTUNA_REDIS_URL"""
 
 # Branin's global minimum (the square term is 0 and cos(x) = -1), reached at three points.
 BRANIN_MINIMUM = 10 / (8 * math.pi)
@@ -113,9 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _demo(args: argparse.Namespace) -> int:
     study_name = args.study_name or f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     with contextlib.ExitStack() as stack:
-        url = _choose_redis(args, stack)
-        if url is None:
+        found = _choose_redis(args, stack)
+        if found is None:
             return 1
+        url, private = found
         storage = RedisStorage(url, prefix=args.prefix)
         stack.callback(storage.remove_session)
         try:
@@ -137,14 +143,13 @@ def _demo(args: argparse.Namespace) -> int:
         )
         try:
             ok, elapsed = _run_workers(args, url, study_name, study)
-            if ok:
-                _report(study, elapsed, args.workers)
+            _report(study, elapsed, args.workers)
         finally:
             if args.keep:
-                print(
-                    f"Kept study {study_name!r} under prefix {args.prefix!r} at {_redact(url)}.",
-                    flush=True,
-                )
+                where = f"under prefix {args.prefix!r} at {_redact(url)}"
+                if private:
+                    where += ", but the private server and its data go away next"
+                print(f"Kept study {study_name!r} {where}.", flush=True)
             else:
                 optuna.delete_study(study_name=study_name, storage=storage)
                 print(f"Deleted study {study_name!r} (pass --keep to keep it).", flush=True)
@@ -190,6 +195,12 @@ def _run_workers(
     failed = [worker for worker in workers if worker.exitcode != 0]
     for worker in failed:
         print(f"Worker {worker.name} exited with code {worker.exitcode}.", flush=True)
+    if failed:
+        print(
+            "The trial a dead worker was running is failed by another worker once its last "
+            f"heartbeat is {2 * HEARTBEAT_INTERVAL} s old, if one asks for a trial after that.",
+            flush=True,
+        )
     return not failed, elapsed
 
 
@@ -254,6 +265,9 @@ def _report(study: optuna.Study, elapsed: float, n_workers: int) -> None:
     trials = study.get_trials(deepcopy=False)
     states = collections.Counter(t.state.name for t in trials)
     per_worker = collections.Counter(t.user_attrs.get("worker") for t in trials)
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        print(f"No trial completed; states: {dict(states)}", flush=True)
+        return
     best = study.best_trial
     params = ", ".join(f"{name}={value:.6f}" for name, value in best.params.items())
     minimizers = " or ".join(f"x={x:.4f}, y={y:.4f}" for x, y in BRANIN_MINIMIZERS)
@@ -283,10 +297,17 @@ def _report(study: optuna.Study, elapsed: float, n_workers: int) -> None:
 # ---------------------------------------------------------------- finding Redis
 
 
-def _choose_redis(args: argparse.Namespace, stack: contextlib.ExitStack) -> str | None:
-    """Return the URL of the Redis to use, or print why there is none and return None.
+def _choose_redis(
+    args: argparse.Namespace, stack: contextlib.ExitStack
+) -> tuple[str, bool] | None:
+    """Find the Redis to use, or print why there is none.
 
-    A private server is registered on ``stack`` to be stopped and removed.
+    Args:
+        args: The demo's arguments.
+        stack: Where a private server is registered, to be stopped and removed.
+
+    Returns:
+        The URL and whether it is a private server started here, or :obj:`None`.
     """
     for url, source in ((args.url, "--url"), (os.environ.get(URL_ENV), f"${URL_ENV}")):
         if url:
@@ -295,22 +316,22 @@ def _choose_redis(args: argparse.Namespace, stack: contextlib.ExitStack) -> str 
                 print(f"Cannot reach Redis at {_redact(url)} (from {source}): {error}")
                 return None
             print(f"Using Redis at {_redact(url)} (from {source}).", flush=True)
-            return url
+            return url, False
     if not args.no_local and _ping(LOCAL_URL) is None:
         print(f"Using Redis at {LOCAL_URL} (it answered PING).", flush=True)
-        return LOCAL_URL
+        return LOCAL_URL, False
+    reason = "--no-local was passed" if args.no_local else f"nothing answers at {LOCAL_URL}"
     if shutil.which("redis-server") is None:
-        print(f"No Redis found: nothing answers at {LOCAL_URL} and redis-server is not on PATH.")
+        print(f"No Redis found: no --url or ${URL_ENV}, {reason}, and no redis-server on PATH.")
         print(HOW_TO_GET_REDIS)
         return None
     url = stack.enter_context(_private_redis_server())
-    reason = "--no-local was passed" if args.no_local else f"nothing answers at {LOCAL_URL}"
     print(
         f"No Redis given and {reason}: started a PRIVATE redis-server for this demo at {url}; "
         "it is stopped and its data deleted at the end.",
         flush=True,
     )
-    return url
+    return url, True
 
 
 def _ping(url: str) -> str | None:

@@ -1,0 +1,55 @@
+"""The ``python -m optuna_redis demo`` command, run end to end in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+
+def _run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "optuna_redis", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+    )
+
+
+def _check_report(result: subprocess.CompletedProcess, n_trials: int) -> None:
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(rf"^Finished {n_trials} trials in ", result.stdout, re.M), result.stdout
+    assert re.search(r"^Best trial #\d+: value \d+\.\d+ at x=", result.stdout, re.M)
+    assert "Deleted study" in result.stdout
+
+
+def test_demo_on_given_url(redis_url: str, prefix: str) -> None:
+    result = _run_demo("--workers", "2", "--trials", "20", "--url", redis_url, "--prefix", prefix)
+    _check_report(result, 20)
+    assert re.search(r"^Trials per worker: worker 0: \d+, worker 1: \d+$", result.stdout, re.M)
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
+def test_demo_starts_and_stops_a_private_server() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPTUNA_REDIS_URL"}
+    result = _run_demo("--workers", "2", "--trials", "10", "--no-local", env=env)
+    _check_report(result, 10)
+    assert "started a PRIVATE redis-server" in result.stdout
+    removed = re.search(
+        r"^Stopped the private redis-server and removed (.+)\.$",
+        result.stdout,
+        re.M,
+    )
+    assert removed is not None, result.stdout
+    assert not os.path.exists(removed.group(1))
+
+
+def test_demo_rejects_an_unreachable_url() -> None:
+    result = _run_demo("--url", "redis://127.0.0.1:1/0")
+    assert result.returncode == 1
+    assert "Cannot reach Redis at redis://127.0.0.1:1/0" in result.stdout
