@@ -1,5 +1,38 @@
-"""Build script: the extension modules live here, everything else is in pyproject.toml."""
+"""Build script: the compiled codec and its Cython directives; metadata is in pyproject.toml.
 
+Environment variables read at build time:
+    OPTUNA_REDIS_NO_EXTENSIONS=1   build without the extension (a pure py3-none-any wheel)
+    OPTUNA_REDIS_CYTHON_TRACE=1    line-trace debug build (coverage and profilers see .pyx lines)
+"""
+
+import os
+
+from setuptools import Extension
 from setuptools import setup
 
-setup()
+_FALSE_WORDS = ("", "0", "false", "no", "off")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in _FALSE_WORDS
+
+
+def _extensions() -> list:
+    if _flag("OPTUNA_REDIS_NO_EXTENSIONS"):
+        return []
+    from Cython.Build import cythonize
+
+    trace = _flag("OPTUNA_REDIS_CYTHON_TRACE")
+    macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if trace else []
+    extension = Extension(
+        "optuna_redis._codec_c",
+        ["src/optuna_redis/_codec_c.pyx"],
+        define_macros=macros,
+    )
+    return cythonize(
+        [extension],
+        compiler_directives={"language_level": "3", "linetrace": trace, "embedsignature": True},
+    )
+
+
+setup(ext_modules=_extensions())

@@ -12,6 +12,12 @@ from optuna_redis import RedisStorage
 from optuna_redis import _codec_py
 
 CODECS = {"py": _codec_py}
+try:
+    from optuna_redis import _codec_c
+except ImportError:  # Built without the extension (OPTUNA_REDIS_NO_EXTENSIONS at build time).
+    pass
+else:
+    CODECS["c"] = _codec_c
 
 
 @pytest.fixture(scope="session")

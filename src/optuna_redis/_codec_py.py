@@ -1,38 +1,48 @@
 """The reference codec: how trial records and attribute values look in Redis.
 
-This module is the specification; a compiled twin exposes the same names and must agree
-with it on every input.
+This module is the specification; the compiled twin (``_codec_c``) exposes the same names
+and must agree with it on every input.
 
-A trial is one Redis hash (``P:s:{ID}:t:NUMBER``), so one HGETALL reply decodes to one
-``FrozenTrial``. Its fields:
+A trial is one Redis string (``P:s:{ID}:t:NUMBER``), so one GET (or one element of a
+script's reply) decodes to one ``FrozenTrial``. The string is a log that writes append to::
 
-    st        state, one ASCII digit (TrialState value)
-    ds, dc    datetime_start / datetime_complete, ``datetime.isoformat()`` in ASCII
-    v         objective values, little-endian IEEE-754 doubles back to back
-    np        number of distinct params set so far (next param ordinal)
-    p:NAME    4-byte LE unsigned ordinal | 8-byte LE double (internal repr) | distribution
-              JSON (Optuna's ``distribution_to_json``); ordinals keep params in the order
-              they were first set, which a Redis hash does not keep once it grows
-    i:STEP    intermediate value at STEP (decimal integer): one 8-byte LE double; decoded
-              in step order, since a Redis hash does not keep insertion order
-    u:KEY     user attribute, an encoded JSON value (below)
-    s:KEY     system attribute, an encoded JSON value
+    record  := state entry*
+    state   := 1 ASCII digit, the TrialState value (scripts read and set it in place)
+    entry   := tag (1 byte) | length (u32) | payload (length bytes)
+
+    tag  payload                                                  meaning
+    D    datetime.isoformat(), ASCII                              datetime_start
+    C    datetime.isoformat(), ASCII                              datetime_complete
+    V    n x f64                                                  objective values
+    P    name length (u32) | name | value (f64) | distribution    a param: internal value,
+         JSON (Optuna's distribution_to_json)                     and its distribution
+    I    step (i64) | value (f64)                                 an intermediate value
+    U    key length (u32) | key | encoded JSON value              a user attribute
+    A    key length (u32) | key | encoded JSON value              a system attribute
+
+All integers and floats are little-endian; floats are IEEE-754 doubles stored as raw
+bits, so NaN, ±inf and -0.0 round-trip exactly. Names are UTF-8 (lone surrogates
+allowed). Decoding replays the log: a later entry for the same param, step or key
+replaces the value in place, so dicts keep the order of first insertion, as Optuna's
+in-memory storage does.
 
 An encoded JSON value is one tag byte and the JSON text: ``j`` for JSON that orjson reads
 back exactly, ``J`` for JSON that needs the standard library (NaN, ±Infinity, integers
-beyond 64 bits). Doubles are stored as raw bits, so NaN, ±inf and -0.0 round-trip exactly.
+beyond 64 bits).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 import datetime
+import gc
 import json
 import math
 import struct
 from typing import Any
 
 from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
 from optuna.distributions import distribution_to_json
 from optuna.distributions import json_to_distribution
 from optuna.trial import FrozenTrial
@@ -40,27 +50,34 @@ from optuna.trial import TrialState
 import orjson
 
 from optuna_redis._errors import CorruptRecordError
+from optuna_redis._keys import trial_id_of
 
 __all__ = [
     "CorruptRecordError",
+    "datetime_complete_entry",
+    "datetime_start_entry",
     "decode_attr",
     "decode_attrs",
     "decode_trial",
+    "decode_trials",
     "encode_attr",
-    "encode_datetime",
     "encode_distribution",
     "encode_name",
-    "encode_param",
     "encode_state",
     "encode_trial",
-    "encode_value",
-    "encode_values",
+    "intermediate_entry",
+    "param_entry",
+    "system_attr_entry",
+    "user_attr_entry",
+    "values_entry",
 ]
 
 _STATES = tuple(TrialState)
 _STATE_BYTES = {s: str(s.value).encode() for s in _STATES}
 _DOUBLE = struct.Struct("<d")
-_PARAM_HEAD = struct.Struct("<Id")
+_U32 = struct.Struct("<I")
+_STEP = struct.Struct("<qd")
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 # Types orjson would serialize but json.dumps (Optuna's reference behaviour) refuses or
 # serializes differently are passed through, so they reach the json.dumps fallback.
 _ORJSON_OPTIONS = (
@@ -74,18 +91,17 @@ _ORJSON_OPTIONS = (
 # ---------------------------------------------------------------- encoding
 
 
-def encode_value(value: float) -> bytes:
-    """Encode one float (an intermediate value) as 8 raw bytes."""
-    return _DOUBLE.pack(_as_float(value, "intermediate value"))
+def encode_state(state: TrialState) -> bytes:
+    if not isinstance(state, TrialState):
+        raise TypeError(f"state must be a TrialState, got {state!r}.")
+    return _STATE_BYTES[state]
 
 
-def encode_values(values: Sequence[float]) -> bytes:
-    """Encode objective values; NaN is refused as Optuna never stores it as a value."""
-    floats = [_as_float(v, "objective value") for v in values]
-    for v in floats:
-        if math.isnan(v):
-            raise ValueError(f"Objective values must not be NaN, got {list(values)!r}.")
-    return struct.pack(f"<{len(floats)}d", *floats)
+def encode_name(name: Any, what: str) -> bytes:
+    """Encode a param name or attribute key (any str, lone surrogates included)."""
+    if not isinstance(name, str):
+        raise TypeError(f"The {what} must be a str, got {type(name).__name__}.")
+    return name.encode("utf-8", "surrogatepass")
 
 
 def encode_distribution(distribution: BaseDistribution) -> bytes:
@@ -94,11 +110,6 @@ def encode_distribution(distribution: BaseDistribution) -> bytes:
             f"distribution must be an optuna BaseDistribution, got {type(distribution).__name__}."
         )
     return distribution_to_json(distribution).encode()
-
-
-def encode_param(value_internal: float, dist_json: bytes) -> bytes:
-    """Encode a param value without its ordinal (the server prepends that)."""
-    return _DOUBLE.pack(_as_float(value_internal, "param value")) + dist_json
 
 
 def encode_attr(value: Any) -> bytes:
@@ -113,41 +124,79 @@ def encode_attr(value: Any) -> bytes:
     return b"j" + out
 
 
-def encode_datetime(value: datetime.datetime) -> bytes:
+def datetime_start_entry(value: datetime.datetime) -> bytes:
+    return _entry(b"D", _datetime(value))
+
+
+def datetime_complete_entry(value: datetime.datetime) -> bytes:
+    return _entry(b"C", _datetime(value))
+
+
+def values_entry(values: Sequence[float]) -> bytes:
+    """Objective values; NaN is refused, as Optuna never stores it as a value."""
+    floats = [_as_float(v, "objective value") for v in values]
+    for v in floats:
+        if math.isnan(v):
+            raise ValueError(f"Objective values must not be NaN, got {list(values)!r}.")
+    return _entry(b"V", struct.pack(f"<{len(floats)}d", *floats))
+
+
+def param_entry(name: bytes, value_internal: float, dist_json: bytes) -> bytes:
+    value = _DOUBLE.pack(_as_float(value_internal, "param value"))
+    return _entry(b"P", _U32.pack(len(name)) + name + value + dist_json)
+
+
+def intermediate_entry(step: Any, value: float) -> bytes:
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise TypeError(f"step must be an int, got {step!r}.")
+    if not _I64_MIN <= step <= _I64_MAX:
+        raise ValueError(f"step must fit in 64 bits, got {step!r}.")
+    return _entry(b"I", _STEP.pack(step, _as_float(value, "intermediate value")))
+
+
+def user_attr_entry(key: bytes, value: Any) -> bytes:
+    return _entry(b"U", _U32.pack(len(key)) + key + encode_attr(value))
+
+
+def system_attr_entry(key: bytes, value: Any) -> bytes:
+    return _entry(b"A", _U32.pack(len(key)) + key + encode_attr(value))
+
+
+def encode_trial(trial: FrozenTrial) -> bytes:
+    """Encode a whole trial (a template) as one record; its number and id are not stored."""
+    parts = [encode_state(trial.state)]
+    if trial.datetime_start is not None:
+        parts.append(datetime_start_entry(trial.datetime_start))
+    if trial.datetime_complete is not None:
+        parts.append(datetime_complete_entry(trial.datetime_complete))
+    if trial.values is not None:
+        parts.append(values_entry(trial.values))
+    for name, value in trial.params.items():
+        dist = trial.distributions[name]
+        parts.append(
+            param_entry(
+                encode_name(name, "param name"),
+                dist.to_internal_repr(value),
+                encode_distribution(dist),
+            )
+        )
+    for step, value in trial.intermediate_values.items():
+        parts.append(intermediate_entry(step, value))
+    for key, value in trial.user_attrs.items():
+        parts.append(user_attr_entry(encode_name(key, "user attribute key"), value))
+    for key, value in trial.system_attrs.items():
+        parts.append(system_attr_entry(encode_name(key, "system attribute key"), value))
+    return b"".join(parts)
+
+
+def _entry(tag: bytes, payload: bytes) -> bytes:
+    return tag + _U32.pack(len(payload)) + payload
+
+
+def _datetime(value: datetime.datetime) -> bytes:
     if not isinstance(value, datetime.datetime):
         raise TypeError(f"Expected a datetime, got {type(value).__name__}.")
     return value.isoformat().encode()
-
-
-def encode_state(state: TrialState) -> bytes:
-    if not isinstance(state, TrialState):
-        raise TypeError(f"state must be a TrialState, got {state!r}.")
-    return _STATE_BYTES[state]
-
-
-def encode_trial(trial: FrozenTrial) -> list[bytes]:
-    """Encode a template trial as a flat HSET field/value list (number and id excluded)."""
-    fields: list[bytes] = [b"st", encode_state(trial.state)]
-    if trial.datetime_start is not None:
-        fields += [b"ds", encode_datetime(trial.datetime_start)]
-    if trial.datetime_complete is not None:
-        fields += [b"dc", encode_datetime(trial.datetime_complete)]
-    if trial.values is not None:
-        fields += [b"v", encode_values(trial.values)]
-    fields += [b"np", str(len(trial.params)).encode()]
-    for ordinal, (name, value) in enumerate(trial.params.items()):
-        dist = trial.distributions[name]
-        payload = struct.pack("<I", ordinal) + encode_param(
-            dist.to_internal_repr(value), encode_distribution(dist)
-        )
-        fields += [b"p:" + encode_name(name, "param name"), payload]
-    for step, value in trial.intermediate_values.items():
-        fields += [b"i:" + str(_as_step(step)).encode(), encode_value(value)]
-    for key, value in trial.user_attrs.items():
-        fields += [b"u:" + encode_name(key, "user attribute key"), encode_attr(value)]
-    for key, value in trial.system_attrs.items():
-        fields += [b"s:" + encode_name(key, "system attribute key"), encode_attr(value)]
-    return fields
 
 
 def _as_float(value: Any, what: str) -> float:
@@ -155,24 +204,6 @@ def _as_float(value: Any, what: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise TypeError(f"The {what} must be a float, got {value!r}.") from None
-
-
-def _as_step(step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, int):
-        try:
-            if float(step) != int(step):
-                raise ValueError
-            step = int(step)
-        except (TypeError, ValueError, OverflowError):
-            raise TypeError(f"step must be an integer, got {step!r}.") from None
-    return step
-
-
-def encode_name(name: Any, what: str) -> bytes:
-    """Encode a param name or attribute key (any str, lone surrogates included)."""
-    if not isinstance(name, str):
-        raise TypeError(f"The {what} must be a str, got {type(name).__name__}.")
-    return name.encode("utf-8", "surrogatepass")
 
 
 def _stdlib_dumps(value: Any) -> bytes:
@@ -221,20 +252,50 @@ def decode_attrs(key: str, mapping: dict[bytes, bytes]) -> dict[str, Any]:
     return out
 
 
+def decode_trials(
+    head: str, study_id: int, items: list, dist_cache: dict[bytes, Any]
+) -> list[tuple[int, FrozenTrial]]:
+    """Decode ``[number, record, number, record, ...]``; return ``[(number, trial), ...]``.
+
+    The records' keys are ``head + str(number)``. The cyclic garbage collector is paused
+    for the bulk: it would otherwise run over and over as the new objects pile up, and
+    find nothing to free.
+    """
+    if len(items) % 2:
+        raise CorruptRecordError(f"The trial records under {head!r} are not number/record pairs.")
+    out = []
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(0, len(items), 2):
+            number = items[i]
+            if type(number) is not int or number < 0:
+                raise CorruptRecordError(f"Invalid trial number {number!r} under {head!r}.")
+            key = head + str(number)
+            trial_id = trial_id_of(study_id, number)
+            out.append((number, decode_trial(key, trial_id, number, items[i + 1], dist_cache)))
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
+
+
 def decode_trial(
     key: str,
     trial_id: int,
     number: int,
-    flat: list[bytes],
-    dist_cache: dict[bytes, BaseDistribution],
+    record: bytes,
+    dist_cache: dict[bytes, Any],
 ) -> FrozenTrial:
-    """Decode one trial hash (flat HGETALL reply) into a ``FrozenTrial``.
+    """Decode one trial record into a ``FrozenTrial``.
 
-    ``dist_cache`` maps distribution JSON to decoded distributions and is filled as a side
-    effect, so trials of one study share their distribution objects.
+    ``dist_cache`` is the codec's scratch dict for one study (start with ``{}`` and pass
+    the same dict for every trial of the study): it maps distribution JSON to decoded
+    distributions, so the trials share their distribution objects. Sharing is safe because
+    Optuna never mutates a distribution, and neither may the users of a storage's results.
     """
     try:
-        return _decode_trial(trial_id, number, flat, dist_cache)
+        return _decode_trial(trial_id, number, record, dist_cache)
     except Exception as e:
         raise CorruptRecordError(
             f"Cannot decode the trial record at Redis key {key!r}: {e}"
@@ -244,68 +305,69 @@ def decode_trial(
 def _decode_trial(
     trial_id: int,
     number: int,
-    flat: list[bytes],
-    dist_cache: dict[bytes, BaseDistribution],
+    record: bytes,
+    dist_cache: dict[bytes, Any],
 ) -> FrozenTrial:
-    if not isinstance(flat, list) or len(flat) % 2:
-        raise ValueError("the reply is not a list of field/value pairs")
-    state = None
+    if not isinstance(record, bytes):
+        raise ValueError("the record is not a byte string")
+    size = len(record)
+    if size == 0:
+        raise ValueError("the record is empty")
+    if not 0x30 <= record[0] < 0x30 + len(_STATES):
+        raise ValueError(f"invalid state {record[:1]!r}")
+    state = _STATES[record[0] - 0x30]
     values = None
     datetime_start = None
     datetime_complete = None
-    raw_params = []
-    steps: list[tuple[int, float]] = []
+    params: dict[str, Any] = {}
+    distributions: dict[str, BaseDistribution] = {}
+    intermediate_values: dict[int, float] = {}
     user_attrs: dict[str, Any] = {}
     system_attrs: dict[str, Any] = {}
-    for i in range(0, len(flat), 2):
-        field = flat[i]
-        raw = flat[i + 1]
-        if not isinstance(field, bytes) or not isinstance(raw, bytes):
-            raise ValueError("a field or value is not a byte string")
-        head = field[:2]
-        if head == b"p:":
-            if len(raw) < _PARAM_HEAD.size:
-                raise ValueError(f"param {field!r} is too short")
-            ordinal, value = _PARAM_HEAD.unpack_from(raw)
-            dist_json = raw[_PARAM_HEAD.size :]
+    pos = 1
+    while pos < size:
+        if size - pos < 5:
+            raise ValueError(f"truncated entry header at offset {pos}")
+        tag = record[pos]
+        (length,) = _U32.unpack_from(record, pos + 1)
+        start = pos + 5
+        end = start + length
+        if end > size:
+            raise ValueError(f"entry at offset {pos} runs past the end of the record")
+        if tag == 0x50:  # P
+            name, rest = _named(record, start, end)
+            if end - rest < 8:
+                raise ValueError(f"param entry at offset {pos} is too short")
+            (value,) = _DOUBLE.unpack_from(record, rest)
+            dist_json = record[rest + 8 : end]
             dist = dist_cache.get(dist_json)
             if dist is None:
                 dist = json_to_distribution(dist_json.decode())
                 dist_cache[dist_json] = dist
-            raw_params.append((ordinal, field[2:].decode("utf-8", "surrogatepass"), value, dist))
-        elif head == b"i:":
-            if len(raw) != 8:
-                raise ValueError(f"intermediate value {field!r} is not 8 bytes")
-            steps.append((_parse_int(field[2:]), _DOUBLE.unpack(raw)[0]))
-        elif head == b"u:":
-            user_attrs[field[2:].decode("utf-8", "surrogatepass")] = decode_attr(raw)
-        elif head == b"s:":
-            system_attrs[field[2:].decode("utf-8", "surrogatepass")] = decode_attr(raw)
-        elif field == b"st":
-            if len(raw) != 1 or not 0x30 <= raw[0] < 0x30 + len(_STATES):
-                raise ValueError(f"invalid state {raw!r}")
-            state = _STATES[raw[0] - 0x30]
-        elif field == b"v":
-            if len(raw) % 8:
-                raise ValueError("values are not a whole number of doubles")
-            values = list(struct.unpack(f"<{len(raw) // 8}d", raw))
-        elif field == b"ds":
-            datetime_start = _parse_datetime(raw)
-        elif field == b"dc":
-            datetime_complete = _parse_datetime(raw)
-        elif field == b"np":
-            _parse_int(raw)
+            params[name] = _external(dist, value)
+            distributions[name] = dist
+        elif tag == 0x49:  # I
+            if length != 16:
+                raise ValueError(f"intermediate value entry at offset {pos} is not 16 bytes")
+            step, value = _STEP.unpack_from(record, start)
+            intermediate_values[step] = value
+        elif tag == 0x55:  # U
+            name, rest = _named(record, start, end)
+            user_attrs[name] = decode_attr(record[rest:end])
+        elif tag == 0x41:  # A
+            name, rest = _named(record, start, end)
+            system_attrs[name] = decode_attr(record[rest:end])
+        elif tag == 0x56:  # V
+            if length % 8:
+                raise ValueError(f"values entry at offset {pos} is not a whole number of doubles")
+            values = list(struct.unpack_from(f"<{length // 8}d", record, start))
+        elif tag == 0x44:  # D
+            datetime_start = _parse_datetime(record[start:end])
+        elif tag == 0x43:  # C
+            datetime_complete = _parse_datetime(record[start:end])
         else:
-            raise ValueError(f"unknown field {field!r}")
-    if state is None:
-        raise ValueError("the record has no state")
-    raw_params.sort(key=lambda p: p[0])
-    steps.sort(key=lambda s: s[0])
-    params = {}
-    distributions = {}
-    for _, name, value, dist in raw_params:
-        params[name] = dist.to_external_repr(value)
-        distributions[name] = dist
+            raise ValueError(f"unknown entry tag {record[pos : pos + 1]!r} at offset {pos}")
+        pos = end
     return FrozenTrial(
         number=number,
         state=state,
@@ -317,15 +379,28 @@ def _decode_trial(
         distributions=distributions,
         user_attrs=user_attrs,
         system_attrs=system_attrs,
-        intermediate_values=dict(steps),
+        intermediate_values=intermediate_values,
         trial_id=trial_id,
     )
 
 
-def _parse_int(raw: bytes) -> int:
-    if not 0 < len(raw) <= 20 or not raw.lstrip(b"-").isdigit():
-        raise ValueError(f"invalid integer {raw!r}")
-    return int(raw)
+def _named(record: bytes, start: int, end: int) -> tuple[str, int]:
+    """Read a u32-length-prefixed name at ``start``; return it and the offset after it."""
+    if end - start < 4:
+        raise ValueError(f"entry at offset {start - 5} is too short for a name")
+    (length,) = _U32.unpack_from(record, start)
+    if length > end - start - 4:
+        raise ValueError(f"name at offset {start} runs past its entry")
+    name = record[start + 4 : start + 4 + length].decode("utf-8", "surrogatepass")
+    return name, start + 4 + length
+
+
+def _external(dist: BaseDistribution, value: float) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        # to_external_repr would index from the end for a negative (corrupt) index.
+        if not (value.is_integer() and 0 <= value < len(dist.choices)):
+            raise ValueError(f"categorical index {value!r} is out of range")
+    return dist.to_external_repr(value)
 
 
 def _parse_datetime(raw: bytes) -> datetime.datetime:

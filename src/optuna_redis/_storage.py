@@ -45,6 +45,8 @@ StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 # Trial records per round trip of a bulk read: bounds both the time one script holds Redis
 # and the size of one reply.
 _SYNC_CHUNK = 2000
+# Records per MGET of a cold load.
+_COLD_CHUNK = 5000
 
 
 class _StudyCache:
@@ -98,6 +100,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             Redis database. Must not contain ``{`` or ``}``.
         client_kwargs:
             Extra keyword arguments for ``redis.Redis.from_url`` (timeouts, TLS files, ...).
+        codec:
+            The codec module to encode and decode records with; by default the compiled one
+            when it is available (see ``optuna_redis.USE_EXTENSIONS``). For tests.
 
     Raises:
         ValueError: An argument is invalid.
@@ -211,6 +216,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 stacklevel=3,
             )
         self.heartbeat_interval = heartbeat_interval
+        # Scripts that make a trial RUNNING also record its first heartbeat, so a worker
+        # killed before its heartbeat thread ran still leaves a trial that goes stale.
+        self._heartbeat_flag = b"0" if heartbeat_interval is None else b"1"
         self.grace_period = grace_period
         self.heartbeat_stale_trial_callback = (
             heartbeat_stale_trial_callback or failed_trial_callback
@@ -227,8 +235,10 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def _check_format(self) -> None:
         key = self._keys.format
-        self._client.set(key, FORMAT_VERSION, nx=True)
         found = self._client.get(key)
+        if found is None:  # A new prefix: claim it. Reading alone works on a replica.
+            self._client.set(key, FORMAT_VERSION, nx=True)
+            found = self._client.get(key)
         if found != FORMAT_VERSION.encode():
             raise IncompatibleFormatError(
                 f"Redis key {key!r} says the data under prefix {self._keys.prefix!r} has "
@@ -266,7 +276,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._connect(redis.Redis.from_url(self._url, **self._client_kwargs))
 
     def remove_session(self) -> None:
-        self._client.connection_pool.disconnect()
+        # Only idle connections: Optuna calls this after every trial of each n_jobs thread,
+        # while other threads may be mid-command on the same pool.
+        self._client.connection_pool.disconnect(inuse_connections=False)
 
     # ------------------------------------------------------------ studies
 
@@ -396,21 +408,17 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     # ------------------------------------------------------------ trials: writes
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        codec = self._codec
         if template_trial is None:
-            fields = [
-                b"st",
-                self._codec.encode_state(TrialState.RUNNING),
-                b"ds",
-                self._codec.encode_datetime(datetime.datetime.now()),
-                b"np",
-                b"0",
-            ]
+            record = codec.encode_state(TrialState.RUNNING) + codec.datetime_start_entry(
+                datetime.datetime.now()
+            )
         else:
-            fields = self._codec.encode_trial(template_trial)
+            record = codec.encode_trial(template_trial)
         keys = self._keys
         number = self._scripts.create_trial(
-            keys=[keys.meta(study_id), keys.changes(study_id)],
-            args=[keys.trial_head(study_id), *fields],
+            keys=[keys.meta(study_id), keys.changes(study_id), keys.heartbeats(study_id)],
+            args=[keys.trial_head(study_id), record, self._heartbeat_flag],
         )
         if number == -1:
             raise KeyError(f"No study with study_id {study_id} exists.")
@@ -424,21 +432,28 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         distribution: BaseDistribution,
     ) -> None:
         study_id, number = split_trial_id(trial_id)
-        name = self._codec.encode_name(param_name, "param name")
-        dist_json = self._codec.encode_distribution(distribution)
-        payload = self._codec.encode_param(param_value_internal, dist_json)
+        codec = self._codec
+        name = codec.encode_name(param_name, "param name")
+        dist_json = codec.encode_distribution(distribution)
+        entry = codec.param_entry(name, param_value_internal, dist_json)
         keys = self._keys
+        script_keys = [
+            keys.meta(study_id),
+            keys.changes(study_id),
+            keys.dists(study_id),
+            keys.trial(study_id, number),
+        ]
         checked = b""
         while True:
             result = self._scripts.set_trial_param(
-                keys=[keys.meta(study_id), keys.changes(study_id), keys.dists(study_id)],
-                args=[keys.trial(study_id, number), number, name, dist_json, payload, checked],
+                keys=script_keys, args=[number, name, dist_json, entry, checked]
             )
             code = result[0]
             if code == 1:
                 return
             self._raise_for_trial_code(code, trial_id)
-            # The study already holds another distribution under this name.
+            # The study already holds another distribution under this name: Optuna allows
+            # a compatible one (same kind; same choices for categoricals).
             stored = result[1]
             try:
                 stored_dist = json_to_distribution(stored.decode())
@@ -454,20 +469,23 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
         study_id, number = split_trial_id(trial_id)
-        encoded_state = self._codec.encode_state(state)
-        encoded_values = b"" if values is None else self._codec.encode_values(values)
-        now = self._codec.encode_datetime(datetime.datetime.now())
+        codec = self._codec
+        encoded_state = codec.encode_state(state)
+        entries = b"" if values is None else codec.values_entry(values)
+        now = datetime.datetime.now()
+        if state == TrialState.RUNNING:
+            entries += codec.datetime_start_entry(now)
+        elif state.is_finished():
+            entries += codec.datetime_complete_entry(now)
         keys = self._keys
         result = self._scripts.set_trial_state(
-            keys=[keys.meta(study_id), keys.changes(study_id), keys.heartbeats(study_id)],
-            args=[
+            keys=[
+                keys.meta(study_id),
+                keys.changes(study_id),
+                keys.heartbeats(study_id),
                 keys.trial(study_id, number),
-                number,
-                encoded_state,
-                now,
-                encoded_values,
-                b"0" if values is None else b"1",
             ],
+            args=[number, encoded_state, entries, self._heartbeat_flag],
         )
         if result == 1:
             return True
@@ -479,25 +497,22 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
-        if isinstance(step, bool) or not isinstance(step, int):
-            raise TypeError(f"step must be an int, got {step!r}.")
-        field = b"i:" + str(step).encode()
-        self._update_trial(trial_id, field, self._codec.encode_value(intermediate_value))
+        self._append(trial_id, self._codec.intermediate_entry(step, intermediate_value))
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        field = b"u:" + self._codec.encode_name(key, "user attribute key")
-        self._update_trial(trial_id, field, self._codec.encode_attr(value))
+        name = self._codec.encode_name(key, "user attribute key")
+        self._append(trial_id, self._codec.user_attr_entry(name, value))
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: JSONSerializable) -> None:
-        field = b"s:" + self._codec.encode_name(key, "system attribute key")
-        self._update_trial(trial_id, field, self._codec.encode_attr(value))
+        name = self._codec.encode_name(key, "system attribute key")
+        self._append(trial_id, self._codec.system_attr_entry(name, value))
 
-    def _update_trial(self, trial_id: int, field: bytes, value: bytes) -> None:
+    def _append(self, trial_id: int, entry: bytes) -> None:
         study_id, number = split_trial_id(trial_id)
         keys = self._keys
-        result = self._scripts.update_trial(
-            keys=[keys.meta(study_id), keys.changes(study_id)],
-            args=[keys.trial(study_id, number), number, field, value],
+        result = self._scripts.append_trial(
+            keys=[keys.meta(study_id), keys.changes(study_id), keys.trial(study_id, number)],
+            args=[number, entry],
         )
         if result != 1:
             self._raise_for_trial_code(result, trial_id)
@@ -516,12 +531,12 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         study_id, number = split_trial_id(trial_id)
         key = self._keys.trial(study_id, number)
-        flat = self._scripts.read_trial(keys=[key])
-        if not flat:
+        record = self._client.get(key)
+        if record is None:
             raise KeyError(f"No trial with trial_id {trial_id} exists.")
         cache = self._caches.get(study_id)
         dists = cache.dists if cache is not None else {}
-        return self._codec.decode_trial(key, trial_id, number, flat, dists)
+        return self._codec.decode_trial(key, trial_id, number, record, dists)
 
     def get_all_trials(
         self,
@@ -557,7 +572,14 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         return number
 
     def _synced_trials(self, study_id: int) -> list[FrozenTrial]:
-        """Bring this study's cache up to date (one round trip if little changed)."""
+        """Bring this study's cache up to date and return its trials.
+
+        A warm cache costs one round trip when little changed: the ``sync_trials`` script
+        returns the records changed since the cache's change sequence number. A cold cache
+        is first filled in bulk with MGET (cheaper on the server than the script), from
+        the sequence number read before it; whatever changes meanwhile has a later
+        sequence number, so the sync that follows picks it up.
+        """
         keys = self._keys
         meta, changes, head = (
             keys.meta(study_id),
@@ -565,7 +587,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             keys.trial_head(study_id),
         )
         with self._lock:
-            cache = self._caches.get(study_id) or _StudyCache()
+            cache = self._caches.get(study_id)
+            if cache is None:
+                cache = self._cold_load(study_id)
             while True:
                 reply = self._scripts.sync_trials(
                     keys=[meta, changes], args=[head, cache.seq, _SYNC_CHUNK]
@@ -574,38 +598,59 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                     self._caches.pop(study_id, None)
                     raise KeyError(f"No study with study_id {study_id} exists.")
                 cursor, n_trials, complete = reply[0], reply[1], reply[2]
-                trials = cache.trials
-                if len(trials) < n_trials:
-                    trials.extend([None] * (n_trials - len(trials)))
-                for i in range(3, len(reply), 2):
-                    number = reply[i]
-                    key = head + str(number)
-                    if not 0 <= number < n_trials:
-                        raise CorruptRecordError(
-                            f"Trial number out of range at Redis key {key!r}."
-                        )
-                    trials[number] = self._codec.decode_trial(
-                        key, trial_id_of(study_id, number), number, reply[i + 1], cache.dists
-                    )
+                self._store(cache, study_id, n_trials, reply[3:])
                 cache.seq = cursor
                 if complete:
                     break
             self._caches[study_id] = cache
             result = list(cache.trials)
-        if None in result:
-            missing = result.index(None)
-            raise CorruptRecordError(
-                f"The trial record at Redis key {head + str(missing)!r} is missing."
-            )
+        for number, trial in enumerate(result):
+            if trial is None:
+                raise CorruptRecordError(
+                    f"The trial record at Redis key {head + str(number)!r} is missing."
+                )
         return result  # type: ignore[return-value]
+
+    def _cold_load(self, study_id: int) -> _StudyCache:
+        cache = _StudyCache()
+        seq, n_trials = self._client.hmget(self._keys.meta(study_id), "seq", "n")
+        if seq is None:
+            raise KeyError(f"No study with study_id {study_id} exists.")
+        meta = self._keys.meta(study_id)
+        cache.seq, n_trials = _parse_id(seq, meta), _parse_id(n_trials, meta)
+        head = self._keys.trial_head(study_id)
+        for start in range(0, n_trials, _COLD_CHUNK):
+            stop = min(start + _COLD_CHUNK, n_trials)
+            records = self._scripts.load_trials(keys=[meta], args=[head, start, stop])
+            if records == -1:
+                raise KeyError(f"No study with study_id {study_id} exists.")
+            items: list[Any] = []
+            for number, record in zip(range(start, stop), records, strict=True):
+                if record:  # A missing record is reported after the sync that follows.
+                    items += (number, record)
+            self._store(cache, study_id, n_trials, items)
+        return cache
+
+    def _store(self, cache: _StudyCache, study_id: int, n_trials: int, items: list) -> None:
+        """Decode ``[number, record, ...]`` into the cache of a study with n_trials trials."""
+        trials = cache.trials
+        if len(trials) < n_trials:
+            trials.extend([None] * (n_trials - len(trials)))
+        head = self._keys.trial_head(study_id)
+        for number, trial in self._codec.decode_trials(head, study_id, items, cache.dists):
+            if number >= n_trials:
+                raise CorruptRecordError(
+                    f"Trial number out of range at Redis key {head + str(number)!r}."
+                )
+            trials[number] = trial
 
     # ------------------------------------------------------------ heartbeat
 
     def record_heartbeat(self, trial_id: int) -> None:
         study_id, number = split_trial_id(trial_id)
         result = self._scripts.record_heartbeat(
-            keys=[self._keys.heartbeats(study_id)],
-            args=[self._keys.trial(study_id, number), number],
+            keys=[self._keys.heartbeats(study_id), self._keys.trial(study_id, number)],
+            args=[number],
         )
         if result == -1:
             raise KeyError(f"No trial with trial_id {trial_id} exists.")

@@ -7,17 +7,17 @@ from importlib import resources
 import redis
 
 NAMES = (
+    "append_trial",
     "create_study",
     "create_trial",
     "delete_study",
-    "read_trial",
+    "load_trials",
     "record_heartbeat",
     "set_study_attr",
     "set_trial_param",
     "set_trial_state",
     "stale_trials",
     "sync_trials",
-    "update_trial",
 )
 
 

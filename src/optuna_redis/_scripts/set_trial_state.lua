@@ -1,12 +1,12 @@
--- Change a trial's state (and values). RUNNING is only entered from WAITING, so of many
--- workers claiming one WAITING trial exactly one gets 1; a finished trial never changes.
--- KEYS: meta, changes, heartbeats
--- ARGV: trial key, trial number, new state digit, client time (isoformat), values or '',
---       '1' when values are given
+-- Change a trial's state. RUNNING is only entered from WAITING, so of many workers
+-- claiming one WAITING trial exactly one gets 1; a finished trial never changes again.
+-- KEYS: meta, changes, heartbeats, trial
+-- ARGV: trial number, new state digit, entries to append (datetime, values),
+--       '1' to start the heartbeat when the trial becomes RUNNING
 -- Returns 1 changed, 0 RUNNING -> RUNNING refused, -1 no trial, -2 finished.
-local key, number, new = ARGV[1], ARGV[2], ARGV[3]
-local state = redis.call('HGET', key, 'st')
-if not state then
+local new = ARGV[2]
+local state = redis.call('GETRANGE', KEYS[4], 0, 0)
+if state == '' then
   return -1
 end
 if state == '1' or state == '2' or state == '3' then
@@ -15,16 +15,16 @@ end
 if new == '0' and state ~= '4' then
   return 0
 end
-redis.call('HSET', key, 'st', new)
-if ARGV[6] == '1' then
-  redis.call('HSET', key, 'v', ARGV[5])
-end
-if new == '0' then
-  redis.call('HSET', key, 'ds', ARGV[4])
-elseif new == '1' or new == '2' or new == '3' then
-  redis.call('HSET', key, 'dc', ARGV[4])
-  redis.call('ZREM', KEYS[3], number)
+local record = new .. string.sub(redis.call('GET', KEYS[4]), 2) .. ARGV[3]
+-- SET rather than SETRANGE + APPEND: a finished record is never written again, and SET
+-- stores it without the spare room APPEND leaves behind.
+redis.call('SET', KEYS[4], record)
+if new == '1' or new == '2' or new == '3' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+elseif new == '0' and ARGV[4] == '1' then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('ZADD', KEYS[2], seq, number)
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
 return 1

@@ -7,7 +7,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local numbers = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[2])))
 local stale = {}
 for _, number in ipairs(numbers) do
-  if redis.call('HGET', ARGV[1] .. number, 'st') == '0' then
+  if redis.call('GETRANGE', ARGV[1] .. number, 0, 0) == '0' then
     stale[#stale + 1] = tonumber(number)
   end
 end

@@ -21,7 +21,7 @@ local out = {seq, n, 1}
 local last = since
 for i = 1, #changed, 2 do
   out[#out + 1] = tonumber(changed[i])
-  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. changed[i])
+  out[#out + 1] = redis.call('GET', ARGV[1] .. changed[i]) or ''
   last = tonumber(changed[i + 1])
 end
 if last < seq then

@@ -1,0 +1,491 @@
+# cython: language_level=3
+"""The compiled twin of ``_codec_py``: same names, same signatures, same results.
+
+``_codec_py`` is the specification of the record format. Here a record (one bytes object
+from a hiredis reply) is walked in place; every read is bounds-checked against the
+record's size, and every failure raises the same ``CorruptRecordError`` as the reference
+codec, naming the Redis key.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING
+from cpython.bytes cimport PyBytes_CheckExact
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.datetime cimport datetime_new
+from cpython.datetime cimport import_datetime
+from cpython.float cimport PyFloat_FromDouble
+from cpython.long cimport PyLong_FromLongLong
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdint cimport int64_t
+from libc.stdint cimport uint32_t
+from libc.string cimport memcmp
+from libc.string cimport memcpy
+
+import datetime
+import gc
+import json
+import math
+import struct
+import sys
+
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.distributions import distribution_to_json
+from optuna.distributions import json_to_distribution
+from optuna.trial import FrozenTrial
+from optuna.trial import TrialState
+import orjson
+
+from optuna_redis._errors import CorruptRecordError
+from optuna_redis._keys import TRIAL_NUMBER_BITS
+
+import_datetime()
+
+if sys.byteorder != "little":
+    # Numbers are copied with memcpy; the pure codec serves big-endian hosts.
+    raise ImportError("the compiled codec supports little-endian hosts only")
+
+__all__ = [
+    "CorruptRecordError",
+    "datetime_complete_entry",
+    "datetime_start_entry",
+    "decode_attr",
+    "decode_attrs",
+    "decode_trial",
+    "decode_trials",
+    "encode_attr",
+    "encode_distribution",
+    "encode_name",
+    "encode_state",
+    "encode_trial",
+    "intermediate_entry",
+    "param_entry",
+    "system_attr_entry",
+    "user_attr_entry",
+    "values_entry",
+]
+
+cdef tuple _STATES = tuple(TrialState)
+cdef Py_ssize_t _N_STATES = len(_STATES)
+cdef dict _STATE_BYTES = {s: str(s.value).encode() for s in _STATES}
+cdef object _DOUBLE = struct.Struct("<d")
+cdef object _U32 = struct.Struct("<I")
+cdef object _STEP = struct.Struct("<qd")
+cdef object _I64_MIN = -(2**63)
+cdef object _I64_MAX = 2**63 - 1
+cdef int _BITS = TRIAL_NUMBER_BITS
+cdef object _orjson_loads = orjson.loads
+cdef object _orjson_dumps = orjson.dumps
+cdef object _json_loads = json.loads
+cdef object _fromisoformat = datetime.datetime.fromisoformat
+cdef object _FrozenTrial = FrozenTrial
+cdef object _new_trial = FrozenTrial.__new__
+cdef object _FloatDistribution = FloatDistribution
+cdef object _IntDistribution = IntDistribution
+cdef object _CategoricalDistribution = CategoricalDistribution
+cdef object _ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+# Key of dist_cache under which this codec keeps the params it saw last, in order (see
+# _param_slot). The pure codec keys only by distribution JSON (bytes), so None is free.
+cdef object _SLOTS = None
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def encode_state(state):
+    if not isinstance(state, TrialState):
+        raise TypeError(f"state must be a TrialState, got {state!r}.")
+    return _STATE_BYTES[state]
+
+
+def encode_name(name, what):
+    if not isinstance(name, str):
+        raise TypeError(f"The {what} must be a str, got {type(name).__name__}.")
+    return (<str>name).encode("utf-8", "surrogatepass")
+
+
+def encode_distribution(distribution):
+    if not isinstance(distribution, BaseDistribution):
+        raise TypeError(
+            f"distribution must be an optuna BaseDistribution, got {type(distribution).__name__}."
+        )
+    return distribution_to_json(distribution).encode()
+
+
+def encode_attr(value):
+    try:
+        out = _orjson_dumps(value, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return b"J" + _stdlib_dumps(value)
+    if b"null" in out and _has_non_finite(value):
+        return b"J" + _stdlib_dumps(value)
+    return b"j" + out
+
+
+def datetime_start_entry(value):
+    return _entry(b"D", _datetime(value))
+
+
+def datetime_complete_entry(value):
+    return _entry(b"C", _datetime(value))
+
+
+def values_entry(values):
+    floats = [_as_float(v, "objective value") for v in values]
+    for v in floats:
+        if math.isnan(v):
+            raise ValueError(f"Objective values must not be NaN, got {list(values)!r}.")
+    return _entry(b"V", struct.pack(f"<{len(floats)}d", *floats))
+
+
+def param_entry(bytes name, value_internal, bytes dist_json):
+    value = _DOUBLE.pack(_as_float(value_internal, "param value"))
+    return _entry(b"P", _U32.pack(len(name)) + name + value + dist_json)
+
+
+def intermediate_entry(step, value):
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise TypeError(f"step must be an int, got {step!r}.")
+    if not _I64_MIN <= step <= _I64_MAX:
+        raise ValueError(f"step must fit in 64 bits, got {step!r}.")
+    return _entry(b"I", _STEP.pack(step, _as_float(value, "intermediate value")))
+
+
+def user_attr_entry(bytes key, value):
+    return _entry(b"U", _U32.pack(len(key)) + key + encode_attr(value))
+
+
+def system_attr_entry(bytes key, value):
+    return _entry(b"A", _U32.pack(len(key)) + key + encode_attr(value))
+
+
+def encode_trial(trial):
+    parts = [encode_state(trial.state)]
+    if trial.datetime_start is not None:
+        parts.append(datetime_start_entry(trial.datetime_start))
+    if trial.datetime_complete is not None:
+        parts.append(datetime_complete_entry(trial.datetime_complete))
+    if trial.values is not None:
+        parts.append(values_entry(trial.values))
+    for name, value in trial.params.items():
+        dist = trial.distributions[name]
+        parts.append(
+            param_entry(
+                encode_name(name, "param name"),
+                dist.to_internal_repr(value),
+                encode_distribution(dist),
+            )
+        )
+    for step, value in trial.intermediate_values.items():
+        parts.append(intermediate_entry(step, value))
+    for key, value in trial.user_attrs.items():
+        parts.append(user_attr_entry(encode_name(key, "user attribute key"), value))
+    for key, value in trial.system_attrs.items():
+        parts.append(system_attr_entry(encode_name(key, "system attribute key"), value))
+    return b"".join(parts)
+
+
+cdef bytes _entry(bytes tag, bytes payload):
+    return tag + _U32.pack(len(payload)) + payload
+
+
+cdef bytes _datetime(value):
+    if not isinstance(value, datetime.datetime):
+        raise TypeError(f"Expected a datetime, got {type(value).__name__}.")
+    return value.isoformat().encode()
+
+
+cdef double _as_float(value, str what) except? -1.0:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"The {what} must be a float, got {value!r}.") from None
+
+
+cdef bytes _stdlib_dumps(value):
+    try:
+        return json.dumps(value, allow_nan=True).encode()
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"The attribute value is not JSON serializable: {e}") from None
+
+
+cdef bint _has_non_finite(value) except -1:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode_attr(raw):
+    if not isinstance(raw, bytes) or not raw:
+        raise ValueError("empty attribute value")
+    return _attr(PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw))
+
+
+def decode_attrs(str key, dict mapping):
+    cdef dict out = {}
+    for field, raw in mapping.items():
+        try:
+            name = (<bytes?>field).decode("utf-8", "surrogatepass")
+            out[name] = decode_attr(raw)
+        except Exception as e:
+            raise CorruptRecordError(
+                f"Cannot decode attribute {field!r} at Redis key {key!r}: {e}"
+            ) from None
+    return out
+
+
+def decode_trials(str head, study_id, list items, dict dist_cache):
+    """Decode ``[number, record, number, record, ...]``; return ``[(number, trial), ...]``.
+
+    The cyclic garbage collector is paused for the bulk: it would otherwise run over and
+    over as the new objects pile up, and find nothing to free.
+    """
+    cdef Py_ssize_t i, n = len(items)
+    cdef list out = []
+    if n % 2:
+        raise CorruptRecordError(f"The trial records under {head!r} are not number/record pairs.")
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(0, n, 2):
+            number = items[i]
+            if type(number) is not int or number < 0:
+                raise CorruptRecordError(f"Invalid trial number {number!r} under {head!r}.")
+            trial_id = (study_id << _BITS) | number
+            out.append(
+                (number, decode_trial(head + str(number), trial_id, number, items[i + 1], dist_cache))
+            )
+    finally:
+        if was_enabled:
+            gc.enable()
+    return out
+
+
+def decode_trial(str key, trial_id, number, record, dict dist_cache):
+    try:
+        return _decode_trial(trial_id, number, record, dist_cache)
+    except Exception as e:
+        raise CorruptRecordError(f"Cannot decode the trial record at Redis key {key!r}: {e}") from None
+
+
+cdef inline uint32_t _u32(const unsigned char* p) noexcept:
+    cdef uint32_t v
+    memcpy(&v, p, 4)
+    return v
+
+
+cdef inline double _f64(const unsigned char* p) noexcept:
+    cdef double v
+    memcpy(&v, p, 8)
+    return v
+
+
+cdef object _attr(const char* p, Py_ssize_t n):
+    if n == 0:
+        raise ValueError("empty attribute value")
+    if p[0] == b"j":
+        return _orjson_loads(PyBytes_FromStringAndSize(p + 1, n - 1))
+    if p[0] == b"J":
+        return _json_loads(PyBytes_FromStringAndSize(p + 1, n - 1))
+    raise ValueError(f"unknown attribute tag {PyBytes_FromStringAndSize(p, 1)!r}")
+
+
+cdef Py_ssize_t _name_end(
+    const unsigned char* buf, Py_ssize_t start, Py_ssize_t end
+) except -1:
+    """Offset after the u32-length-prefixed name at ``start`` (checked against ``end``)."""
+    if end - start < 4:
+        raise ValueError(f"entry at offset {start - 5} is too short for a name")
+    cdef uint32_t length = _u32(buf + start)
+    if length > end - start - 4:
+        raise ValueError(f"name at offset {start} runs past its entry")
+    return start + 4 + length
+
+
+cdef inline str _text(const unsigned char* buf, Py_ssize_t start, Py_ssize_t stop):
+    return PyUnicode_DecodeUTF8(<const char*>buf + start, stop - start, "surrogatepass")
+
+
+cdef long long _digits(const unsigned char* p, Py_ssize_t n) noexcept:
+    # -1 unless p[0:n] is all ASCII digits.
+    cdef long long v = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i] < 48 or p[i] > 57:
+            return -1
+        v = v * 10 + (p[i] - 48)
+    return v
+
+
+cdef object _datetime_at(bytes record, const unsigned char* p, Py_ssize_t start, Py_ssize_t n):
+    # Fast path for what _datetime writes for naive datetimes,
+    # YYYY-MM-DDTHH:MM:SS[.ffffff]; anything else goes to datetime.fromisoformat, as in
+    # the reference codec. datetime_new checks ranges and raises as fromisoformat does.
+    p = p + start
+    cdef long long year, month, day, hour, minute, second, micro = 0
+    if (n == 19 or n == 26) and p[4] == b"-" and p[7] == b"-" and p[10] == b"T" \
+            and p[13] == b":" and p[16] == b":" and (n == 19 or p[19] == b"."):
+        year = _digits(p, 4)
+        month = _digits(p + 5, 2)
+        day = _digits(p + 8, 2)
+        hour = _digits(p + 11, 2)
+        minute = _digits(p + 14, 2)
+        second = _digits(p + 17, 2)
+        if n == 26:
+            micro = _digits(p + 20, 6)
+        if year >= 1 and month >= 0 and day >= 0 and hour >= 0 and minute >= 0 \
+                and second >= 0 and micro >= 0:
+            return datetime_new(year, month, day, hour, minute, second, micro, None)
+    return _fromisoformat(record[start:start + n].decode("ascii"))
+
+
+cdef object _external(object dist, double value):
+    cdef object kind = type(dist)
+    if kind is _FloatDistribution:
+        return PyFloat_FromDouble(value)
+    if kind is _IntDistribution:
+        return int(PyFloat_FromDouble(value))  # ValueError/OverflowError on nan/inf
+    if kind is _CategoricalDistribution or isinstance(dist, _CategoricalDistribution):
+        choices = dist.choices
+        if not (value == <double><long long>value and 0 <= value < len(choices)):
+            raise ValueError(f"categorical index {PyFloat_FromDouble(value)!r} is out of range")
+        return choices[<Py_ssize_t>value]
+    return dist.to_external_repr(PyFloat_FromDouble(value))
+
+
+cdef tuple _param_slot(
+    list slots, Py_ssize_t k, bytes record, const unsigned char* buf,
+    Py_ssize_t name_start, Py_ssize_t name_stop, Py_ssize_t json_start, Py_ssize_t end,
+    dict dist_cache,
+):
+    """(name, distribution) of a param, usually without allocating anything.
+
+    The trials of a study mostly set the same params in the same order, so ``slots[k]``
+    remembers the k-th param seen last as (name bytes, name, JSON, distribution); a
+    bytewise compare confirms it. Otherwise the name is decoded and the distribution found
+    by its JSON (parsed once per study), and the slot is updated.
+    """
+    cdef bytes known_name, known_json
+    cdef tuple slot
+    cdef Py_ssize_t name_len = name_stop - name_start, json_len = end - json_start
+    if k < len(slots):
+        slot = <tuple>slots[k]
+        known_name = <bytes>slot[0]
+        known_json = <bytes>slot[2]
+        if PyBytes_GET_SIZE(known_name) == name_len \
+                and PyBytes_GET_SIZE(known_json) == json_len \
+                and memcmp(PyBytes_AS_STRING(known_name), buf + name_start, name_len) == 0 \
+                and memcmp(PyBytes_AS_STRING(known_json), buf + json_start, json_len) == 0:
+            return slot
+    name = _text(buf, name_start, name_stop)
+    dist_json = record[json_start:end]
+    dist = dist_cache.get(dist_json)
+    if dist is None:
+        dist = json_to_distribution(dist_json.decode())
+        dist_cache[dist_json] = dist
+    slot = (record[name_start:name_stop], name, dist_json, dist)
+    if k < len(slots):
+        slots[k] = slot
+    elif k == len(slots):
+        slots.append(slot)
+    return slot
+
+
+cdef object _decode_trial(trial_id, number, record, dict dist_cache):
+    if not PyBytes_CheckExact(record):
+        raise ValueError("the record is not a byte string")
+    cdef bytes rec = <bytes>record
+    cdef const unsigned char* buf = <const unsigned char*>PyBytes_AS_STRING(rec)
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(rec)
+    if size == 0:
+        raise ValueError("the record is empty")
+    if buf[0] < 48 or buf[0] >= 48 + _N_STATES:
+        raise ValueError(f"invalid state {rec[:1]!r}")
+    state = _STATES[buf[0] - 48]
+    values = None
+    datetime_start = None
+    datetime_complete = None
+    cdef dict params = {}
+    cdef dict distributions = {}
+    cdef dict intermediate_values = {}
+    cdef dict user_attrs = {}
+    cdef dict system_attrs = {}
+    slots = dist_cache.get(_SLOTS)
+    if slots is None:
+        slots = []
+        dist_cache[_SLOTS] = slots
+    cdef Py_ssize_t pos = 1, start, end, rest, k, n_params = 0
+    cdef uint32_t length
+    cdef unsigned char tag
+    cdef int64_t step
+    cdef tuple slot
+    while pos < size:
+        if size - pos < 5:
+            raise ValueError(f"truncated entry header at offset {pos}")
+        tag = buf[pos]
+        length = _u32(buf + pos + 1)
+        start = pos + 5
+        if length > size - start:
+            raise ValueError(f"entry at offset {pos} runs past the end of the record")
+        end = start + length
+        if tag == b"P":
+            rest = _name_end(buf, start, end)
+            if end - rest < 8:
+                raise ValueError(f"param entry at offset {pos} is too short")
+            slot = _param_slot(slots, n_params, rec, buf, start + 4, rest, rest + 8, end, dist_cache)
+            n_params += 1
+            params[slot[1]] = _external(slot[3], _f64(buf + rest))
+            distributions[slot[1]] = slot[3]
+        elif tag == b"I":
+            if length != 16:
+                raise ValueError(f"intermediate value entry at offset {pos} is not 16 bytes")
+            memcpy(&step, buf + start, 8)
+            intermediate_values[PyLong_FromLongLong(step)] = PyFloat_FromDouble(_f64(buf + start + 8))
+        elif tag == b"U":
+            rest = _name_end(buf, start, end)
+            user_attrs[_text(buf, start + 4, rest)] = _attr(<const char*>buf + rest, end - rest)
+        elif tag == b"A":
+            rest = _name_end(buf, start, end)
+            system_attrs[_text(buf, start + 4, rest)] = _attr(<const char*>buf + rest, end - rest)
+        elif tag == b"V":
+            if length % 8:
+                raise ValueError(f"values entry at offset {pos} is not a whole number of doubles")
+            values = [PyFloat_FromDouble(_f64(buf + k)) for k in range(start, end, 8)]
+        elif tag == b"D":
+            datetime_start = _datetime_at(rec, buf, start, length)
+        elif tag == b"C":
+            datetime_complete = _datetime_at(rec, buf, start, length)
+        else:
+            raise ValueError(f"unknown entry tag {rec[pos:pos + 1]!r} at offset {pos}")
+        pos = end
+
+    # FrozenTrial.__init__ only stores its arguments (values as a new list); the record
+    # was checked above, so the attributes are set directly, in __init__'s order.
+    trial = _new_trial(_FrozenTrial)
+    d = trial.__dict__
+    d["_number"] = number
+    d["state"] = state
+    d["_values"] = values
+    d["_datetime_start"] = datetime_start
+    d["datetime_complete"] = datetime_complete
+    d["_params"] = params
+    d["_user_attrs"] = user_attrs
+    d["_system_attrs"] = system_attrs
+    d["intermediate_values"] = intermediate_values
+    d["_distributions"] = distributions
+    d["_trial_id"] = trial_id
+    return trial
