@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install optuna-redis with its test dependencies and run the lint and the test suite.
-# This is the README's test command; .ci/run calls it as it is.
+# Install optuna-redis with its test dependencies; lint; check the built wheel; run the test
+# suite on the compiled codec, then again on the pure-Python codec.
+# This is the README's test command; .ci/run calls it as it is. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +19,8 @@ fi
 python -m pip install --quiet --disable-pip-version-check ".[test]"
 python -m ruff check .
 python -m ruff format --check .
-# Run from the tests against the installed package, not the source tree.
+bash ci/check_wheel.sh
+# The tests import the installed package (src/ is not on sys.path).
 python -m pytest "$@"
+echo "--- the same suite with OPTUNA_REDIS_NO_EXTENSIONS=1 (pure-Python codec)"
+OPTUNA_REDIS_NO_EXTENSIONS=1 python -m pytest "$@"

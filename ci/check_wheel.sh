@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Build the wheel, install it in a fresh venv, and check that it holds the compiled codec
+# and picks it by default; then check that a build with OPTUNA_REDIS_NO_EXTENSIONS set
+# gives a pure py3-none-any wheel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+python -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/wheels" .
+wheel=$(ls "$work"/wheels/optuna_redis-*.whl)
+echo "built $(basename "$wheel")"
+case "$(basename "$wheel")" in
+    *-cp3*-linux_*.whl | *-cp3*-macosx_*.whl) ;;
+    *) echo "expected a platform wheel, got $(basename "$wheel")" >&2; exit 1 ;;
+esac
+python -m zipfile -l "$wheel" | grep -q "optuna_redis/_codec_c.*\.so" \
+    || { echo "the wheel holds no compiled codec" >&2; exit 1; }
+
+python -m venv "$work/venv"
+"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel"
+(cd "$work" && "$work/venv/bin/python" -c '
+import optuna_redis, optuna_redis._codec as c
+assert optuna_redis.USE_EXTENSIONS, "the compiled codec is not the default"
+assert c.IMPLEMENTATION.__name__ == "optuna_redis._codec_c", c.IMPLEMENTATION
+print("installed wheel uses", c.IMPLEMENTATION.__file__)
+')
+
+OPTUNA_REDIS_NO_EXTENSIONS=1 python -m pip wheel --quiet --disable-pip-version-check --no-deps \
+    -w "$work/pure" .
+pure=$(ls "$work"/pure/optuna_redis-*.whl)
+case "$(basename "$pure")" in
+    *-py3-none-any.whl) echo "built $(basename "$pure")" ;;
+    *) echo "expected a py3-none-any wheel, got $(basename "$pure")" >&2; exit 1 ;;
+esac
