@@ -220,7 +220,8 @@ cdef bint _has_non_finite(value) except -1:
     if isinstance(value, float):
         return not math.isfinite(value)
     if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
+        # Keys too: orjson writes a NaN or ±inf key as "null", json.dumps as "NaN" etc.
+        return any(_has_non_finite(k) or _has_non_finite(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return any(_has_non_finite(v) for v in value)
     return False
@@ -266,9 +267,13 @@ def decode_trials(str head, study_id, list items, dict dist_cache):
             if type(number) is not int or number < 0:
                 raise CorruptRecordError(f"Invalid trial number {number!r} under {head!r}.")
             trial_id = (study_id << _BITS) | number
-            out.append(
-                (number, decode_trial(head + str(number), trial_id, number, items[i + 1], dist_cache))
-            )
+            try:
+                trial = _decode_trial(trial_id, number, items[i + 1], dist_cache)
+            except Exception as e:
+                raise CorruptRecordError(
+                    f"Cannot decode the trial record at Redis key {head + str(number)!r}: {e}"
+                ) from None
+            out.append((number, trial))
     finally:
         if was_enabled:
             gc.enable()

@@ -217,7 +217,8 @@ def _has_non_finite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
     if isinstance(value, dict):
-        return any(_has_non_finite(v) for v in value.values())
+        # Keys too: orjson writes a NaN or ±inf key as "null", json.dumps as "NaN" etc.
+        return any(_has_non_finite(k) or _has_non_finite(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return any(_has_non_finite(v) for v in value)
     return False
