@@ -462,10 +462,12 @@ cdef object _decode_trial(trial_id, number, record, dict dist_cache):
             intermediate_values[PyLong_FromLongLong(step)] = PyFloat_FromDouble(_f64(buf + start + 8))
         elif tag == b"U":
             rest = _name_end(buf, start, end)
-            user_attrs[_text(buf, start + 4, rest)] = _attr(<const char*>buf + rest, end - rest)
+            name = _text(buf, start + 4, rest)  # before the value, as the reference does
+            user_attrs[name] = _attr(<const char*>buf + rest, end - rest)
         elif tag == b"A":
             rest = _name_end(buf, start, end)
-            system_attrs[_text(buf, start + 4, rest)] = _attr(<const char*>buf + rest, end - rest)
+            name = _text(buf, start + 4, rest)
+            system_attrs[name] = _attr(<const char*>buf + rest, end - rest)
         elif tag == b"V":
             if length % 8:
                 raise ValueError(f"values entry at offset {pos} is not a whole number of doubles")

@@ -336,9 +336,10 @@ def _decode_trial(
         if end > size:
             raise ValueError(f"entry at offset {pos} runs past the end of the record")
         if tag == 0x50:  # P
-            name, rest = _named(record, start, end)
+            rest = _name_end(record, start, end)
             if end - rest < 8:
                 raise ValueError(f"param entry at offset {pos} is too short")
+            name = _text(record, start + 4, rest)
             (value,) = _DOUBLE.unpack_from(record, rest)
             dist_json = record[rest + 8 : end]
             dist = dist_cache.get(dist_json)
@@ -353,10 +354,12 @@ def _decode_trial(
             step, value = _STEP.unpack_from(record, start)
             intermediate_values[step] = value
         elif tag == 0x55:  # U
-            name, rest = _named(record, start, end)
+            rest = _name_end(record, start, end)
+            name = _text(record, start + 4, rest)
             user_attrs[name] = decode_attr(record[rest:end])
         elif tag == 0x41:  # A
-            name, rest = _named(record, start, end)
+            rest = _name_end(record, start, end)
+            name = _text(record, start + 4, rest)
             system_attrs[name] = decode_attr(record[rest:end])
         elif tag == 0x56:  # V
             if length % 8:
@@ -385,15 +388,18 @@ def _decode_trial(
     )
 
 
-def _named(record: bytes, start: int, end: int) -> tuple[str, int]:
-    """Read a u32-length-prefixed name at ``start``; return it and the offset after it."""
+def _name_end(record: bytes, start: int, end: int) -> int:
+    """Offset after the u32-length-prefixed name at ``start`` (checked against ``end``)."""
     if end - start < 4:
         raise ValueError(f"entry at offset {start - 5} is too short for a name")
     (length,) = _U32.unpack_from(record, start)
     if length > end - start - 4:
         raise ValueError(f"name at offset {start} runs past its entry")
-    name = record[start + 4 : start + 4 + length].decode("utf-8", "surrogatepass")
-    return name, start + 4 + length
+    return start + 4 + length
+
+
+def _text(record: bytes, start: int, stop: int) -> str:
+    return record[start:stop].decode("utf-8", "surrogatepass")
 
 
 def _external(dist: BaseDistribution, value: float) -> Any:
