@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from optuna_redis import CorruptRecordError
 from optuna_redis import _codec_c
 from optuna_redis import _codec_py
+from optuna_redis._distributions import StudyDistributions
 
 
 def seed_records(rng: random.Random) -> list[bytes]:
@@ -54,7 +55,30 @@ def seed_records(rng: random.Random) -> list[bytes]:
         )
         trial.datetime_start = datetime.datetime(2026, 1, 2, 3, 4, 5, rng.randint(0, 999999))
         records.append(_codec_py.encode_trial(trial))
+        # The same params as entries that refer to the study's registered distributions.
+        short = _codec_py.encode_state(state) + b"".join(
+            _codec_py.param_entry(name.encode(), chosen[name].to_internal_repr(value), b"")
+            for name, value in trial.params.items()
+        )
+        records.append(short)
     return records
+
+
+def registered() -> StudyDistributions:
+    """A study whose dists hash holds x, n and c (not lr)."""
+    dists = StudyDistributions()
+    dists.register(
+        "fuzz:dists",
+        [
+            b"x",
+            _codec_py.encode_distribution(FloatDistribution(-1, 1)),
+            b"n",
+            _codec_py.encode_distribution(IntDistribution(0, 9, step=3)),
+            b"c",
+            _codec_py.encode_distribution(CategoricalDistribution(["a", None, 1.5, True])),
+        ],
+    )
+    return dists
 
 
 def mutate(rng: random.Random, record: bytes) -> bytes:
@@ -82,7 +106,7 @@ def mutate(rng: random.Random, record: bytes) -> bytes:
 
 def outcome(codec, record: bytes):
     try:
-        trial = codec.decode_trial("fuzz:key", 7, 7, record, {})
+        trial = codec.decode_trial("fuzz:key", 7, 7, record, registered())
     except CorruptRecordError as e:
         return ("error", str(e))
     # repr: compares NaN equal to NaN, 1 unequal to 1.0 and True, and dict orders.

@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_redis import CorruptRecordError
+from optuna_redis._distributions import StudyDistributions
 
 KEY = "optuna-test:s:{7}:t:3"
 STUDY_ID = 7
@@ -170,14 +171,15 @@ def build(state: bytes, entries: list[tuple[bytes, bytes]]) -> bytes:
     return state + b"".join(entry(t, p) for t, p in entries)
 
 
-def roundtrip(codec, trial: FrozenTrial, cache: dict | None = None) -> FrozenTrial:
+def roundtrip(codec, trial: FrozenTrial, cache: StudyDistributions | None = None) -> FrozenTrial:
     record = codec.encode_trial(trial)
     assert type(record) is bytes
     return decode(codec, record, cache)
 
 
-def decode(codec, record: Any, cache: dict | None = None) -> FrozenTrial:
-    return codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, {} if cache is None else cache)
+def decode(codec, record: Any, cache: StudyDistributions | None = None) -> FrozenTrial:
+    dists = StudyDistributions() if cache is None else cache
+    return codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, dists)
 
 
 def rich_trial() -> FrozenTrial:
@@ -498,7 +500,8 @@ def test_wire_format_matches_spec(codec) -> None:
 
 
 def test_trial_id_and_number_come_from_arguments(codec) -> None:
-    got = codec.decode_trial("k", 12345, 99, codec.encode_trial(rich_trial()), {})
+    record = codec.encode_trial(rich_trial())
+    got = codec.decode_trial("k", 12345, 99, record, StudyDistributions())
     assert got.number == 99 and got._trial_id == 12345
 
 
@@ -506,7 +509,7 @@ def test_decode_trials(codec) -> None:
     head = "p:s:{7}:t:"
     r0 = codec.encode_trial(rich_trial())
     r1 = codec.encode_trial(make_trial(state=TrialState.RUNNING))
-    cache: dict = {}
+    cache = StudyDistributions()
     out = codec.decode_trials(head, STUDY_ID, [1, r1, 0, r0], cache)
     assert [n for n, _ in out] == [1, 0]
     assert out[0][1].number == 1 and out[0][1]._trial_id == (STUDY_ID << 32) | 1
@@ -522,14 +525,15 @@ def test_decode_trials(codec) -> None:
 )
 def test_decode_trials_bad_shape(codec, items: list) -> None:
     with pytest.raises(CorruptRecordError) as info:
-        codec.decode_trials("p:s:{7}:t:", STUDY_ID, items, {})
+        codec.decode_trials("p:s:{7}:t:", STUDY_ID, items, StudyDistributions())
     assert "p:s:{7}:t:" in str(info.value)
 
 
 def test_decode_trials_names_the_bad_record(codec) -> None:
     good = codec.encode_trial(rich_trial())
     with pytest.raises(CorruptRecordError) as info:
-        codec.decode_trials("p:s:{7}:t:", STUDY_ID, [0, good, 41, b"9junk", 2, good], {})
+        items = [0, good, 41, b"9junk", 2, good]
+        codec.decode_trials("p:s:{7}:t:", STUDY_ID, items, StudyDistributions())
     assert "p:s:{7}:t:41" in str(info.value)
 
 
@@ -540,19 +544,19 @@ def test_distribution_interning(codec) -> None:
     dist = FloatDistribution(0.0, 1.0)
     t1 = make_trial(params={"x": 0.1, "y": 0.2}, distributions={"x": dist, "y": dist})
     t2 = make_trial(params={"x": 0.3}, distributions={"x": FloatDistribution(0.0, 1.0)})
-    cache: dict = {}
+    cache = StudyDistributions()
     d1 = roundtrip(codec, t1, cache=cache)
     d2 = roundtrip(codec, t2, cache=cache)
     assert d1.distributions["x"] is d2.distributions["x"]
     assert d1.distributions["y"] is d1.distributions["x"]
-    assert cache  # the cache was filled
+    assert cache.by_json  # the cache was filled
     # decode_trials shares the same cache too.
     (_, d4), (_, d5) = codec.decode_trials(
         "h", STUDY_ID, [0, codec.encode_trial(t1), 1, codec.encode_trial(t2)], cache
     )
     assert d4.distributions["x"] is d5.distributions["x"] is d1.distributions["x"]
     # A separate cache gives separate (equal) objects.
-    d3 = roundtrip(codec, t2, cache={})
+    d3 = roundtrip(codec, t2, cache=StudyDistributions())
     assert d3.distributions["x"] is not d2.distributions["x"]
     assert d3.distributions["x"] == d2.distributions["x"]
 
@@ -915,7 +919,7 @@ def test_pickle_payload_never_runs(codec, tmp_path) -> None:
         with pytest.raises(CorruptRecordError):
             codec.decode_attrs("k", {b"a": payload})
         with pytest.raises(CorruptRecordError):
-            codec.decode_trials("h", STUDY_ID, [0, payload], {})
+            codec.decode_trials("h", STUDY_ID, [0, payload], StudyDistributions())
     assert not os.path.exists(marker)
 
 
@@ -1102,3 +1106,51 @@ def test_property_random_records(codec, record: bytes) -> None:
 )
 def test_property_random_payloads_for_known_tags(codec, state: bytes, entries) -> None:
     decodes_or_corrupt(codec, build(state, entries))
+
+
+# ---------------------------------------------------------------- registered distributions
+
+
+def _registered(codec, **dists: BaseDistribution) -> StudyDistributions:
+    out = StudyDistributions()
+    flat = []
+    for name, dist in dists.items():
+        flat += [name.encode(), codec.encode_distribution(dist)]
+    out.register("p:s:{7}:dists", flat)
+    return out
+
+
+def test_short_param_entry_uses_the_registered_distribution(codec) -> None:
+    dist = CategoricalDistribution(["a", "b"])
+    dists = _registered(codec, c=dist, x=FloatDistribution(0, 1))
+    record = b"1" + codec.param_entry(b"c", 1.0, b"") + codec.param_entry(b"x", 0.25, b"")
+    trial = codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, dists)
+    assert trial.params == {"c": "b", "x": 0.25}
+    assert trial.distributions["c"] is dists.registered["c"]
+    assert list(trial.distributions) == ["c", "x"]
+
+
+def test_full_entry_overrides_the_registered_distribution(codec) -> None:
+    dists = _registered(codec, x=FloatDistribution(0, 1))
+    wider = FloatDistribution(0, 2)
+    record = b"1" + codec.param_entry(b"x", 1.5, codec.encode_distribution(wider))
+    trial = codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, dists)
+    assert trial.distributions["x"] == wider and trial.params["x"] == 1.5
+
+
+def test_short_entry_without_registration_is_corrupt(codec) -> None:
+    dists = _registered(codec, x=FloatDistribution(0, 1))
+    record = b"1" + codec.param_entry(b"y", 0.5, b"")
+    with pytest.raises(CorruptRecordError, match="has no distribution in its study") as info:
+        codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, dists)
+    assert KEY in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "flat",
+    [[b"x"], [b"x", b"not json"], [b"\xff", b'{"name": "FloatDistribution"}'], [b"x", b"{}"]],
+    ids=repr,
+)
+def test_register_refuses_corrupt_dists(flat: list) -> None:
+    with pytest.raises(CorruptRecordError, match="dists"):
+        StudyDistributions().register("p:s:{7}:dists", flat)

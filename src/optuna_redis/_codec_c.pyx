@@ -33,7 +33,6 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.distributions import distribution_to_json
-from optuna.distributions import json_to_distribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import orjson
@@ -91,9 +90,6 @@ cdef object _ORJSON_OPTIONS = (
     | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )
-# Key of dist_cache under which this codec keeps the params it saw last, in order (see
-# _param_slot). The pure codec keys only by distribution JSON (bytes), so None is free.
-cdef object _SLOTS = None
 
 
 # ---------------------------------------------------------------- encoding
@@ -249,7 +245,7 @@ def decode_attrs(str key, dict mapping):
     return out
 
 
-def decode_trials(str head, study_id, list items, dict dist_cache):
+def decode_trials(str head, study_id, list items, object dists):
     """Decode ``[number, record, number, record, ...]``; return ``[(number, trial), ...]``.
 
     The cyclic garbage collector is paused for the bulk: it would otherwise run over and
@@ -268,7 +264,7 @@ def decode_trials(str head, study_id, list items, dict dist_cache):
                 raise CorruptRecordError(f"Invalid trial number {number!r} under {head!r}.")
             trial_id = (study_id << _BITS) | number
             try:
-                trial = _decode_trial(trial_id, number, items[i + 1], dist_cache)
+                trial = _decode_trial(trial_id, number, items[i + 1], dists)
             except Exception as e:
                 raise CorruptRecordError(
                     f"Cannot decode the trial record at Redis key {head + str(number)!r}: {e}"
@@ -280,9 +276,9 @@ def decode_trials(str head, study_id, list items, dict dist_cache):
     return out
 
 
-def decode_trial(str key, trial_id, number, record, dict dist_cache):
+def decode_trial(str key, trial_id, number, record, object dists):
     try:
-        return _decode_trial(trial_id, number, record, dist_cache)
+        return _decode_trial(trial_id, number, record, dists)
     except Exception as e:
         raise CorruptRecordError(f"Cannot decode the trial record at Redis key {key!r}: {e}") from None
 
@@ -373,22 +369,22 @@ cdef object _external(object dist, double value):
 
 
 cdef tuple _param_slot(
-    list slots, Py_ssize_t k, bytes record, const unsigned char* buf,
+    list memo, Py_ssize_t k, bytes record, const unsigned char* buf,
     Py_ssize_t name_start, Py_ssize_t name_stop, Py_ssize_t json_start, Py_ssize_t end,
-    dict dist_cache,
+    object dists,
 ):
-    """(name, distribution) of a param, usually without allocating anything.
+    """(name bytes, name, JSON, distribution) of a param, mostly without allocating.
 
-    The trials of a study mostly set the same params in the same order, so ``slots[k]``
-    remembers the k-th param seen last as (name bytes, name, JSON, distribution); a
-    bytewise compare confirms it. Otherwise the name is decoded and the distribution found
-    by its JSON (parsed once per study), and the slot is updated.
+    The trials of a study mostly set the same params in the same order, so ``memo[k]``
+    remembers the k-th param seen last; a bytewise compare of name and JSON confirms it
+    (an empty JSON means the study's registered distribution, which never changes).
+    Otherwise the name is decoded and the distribution looked up, as in ``_codec_py``.
     """
     cdef bytes known_name, known_json
     cdef tuple slot
     cdef Py_ssize_t name_len = name_stop - name_start, json_len = end - json_start
-    if k < len(slots):
-        slot = <tuple>slots[k]
+    if k < len(memo):
+        slot = <tuple>memo[k]
         known_name = <bytes>slot[0]
         known_json = <bytes>slot[2]
         if PyBytes_GET_SIZE(known_name) == name_len \
@@ -397,20 +393,23 @@ cdef tuple _param_slot(
                 and memcmp(PyBytes_AS_STRING(known_json), buf + json_start, json_len) == 0:
             return slot
     name = _text(buf, name_start, name_stop)
-    dist_json = record[json_start:end]
-    dist = dist_cache.get(dist_json)
-    if dist is None:
-        dist = json_to_distribution(dist_json.decode())
-        dist_cache[dist_json] = dist
+    if json_len == 0:
+        dist = dists.registered.get(name)
+        if dist is None:
+            raise ValueError(f"param {name!r} has no distribution in its study")
+        dist_json = b""
+    else:
+        dist_json = record[json_start:end]
+        dist = dists.parse(dist_json)
     slot = (record[name_start:name_stop], name, dist_json, dist)
-    if k < len(slots):
-        slots[k] = slot
-    elif k == len(slots):
-        slots.append(slot)
+    if k < len(memo):
+        memo[k] = slot
+    elif k == len(memo):
+        memo.append(slot)
     return slot
 
 
-cdef object _decode_trial(trial_id, number, record, dict dist_cache):
+cdef object _decode_trial(trial_id, number, record, object dists):
     if not PyBytes_CheckExact(record):
         raise ValueError("the record is not a byte string")
     cdef bytes rec = <bytes>record
@@ -429,10 +428,7 @@ cdef object _decode_trial(trial_id, number, record, dict dist_cache):
     cdef dict intermediate_values = {}
     cdef dict user_attrs = {}
     cdef dict system_attrs = {}
-    slots = dist_cache.get(_SLOTS)
-    if slots is None:
-        slots = []
-        dist_cache[_SLOTS] = slots
+    cdef list memo = dists.memo
     cdef Py_ssize_t pos = 1, start, end, rest, k, n_params = 0
     cdef uint32_t length
     cdef unsigned char tag
@@ -451,7 +447,7 @@ cdef object _decode_trial(trial_id, number, record, dict dist_cache):
             rest = _name_end(buf, start, end)
             if end - rest < 8:
                 raise ValueError(f"param entry at offset {pos} is too short")
-            slot = _param_slot(slots, n_params, rec, buf, start + 4, rest, rest + 8, end, dist_cache)
+            slot = _param_slot(memo, n_params, rec, buf, start + 4, rest, rest + 8, end, dists)
             n_params += 1
             params[slot[1]] = _external(slot[3], _f64(buf + rest))
             distributions[slot[1]] = slot[3]

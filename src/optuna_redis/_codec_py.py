@@ -15,16 +15,19 @@ script's reply) decodes to one ``FrozenTrial``. The string is a log that writes 
     C    datetime.isoformat(), ASCII                              datetime_complete
     V    n x f64                                                  objective values
     P    name length (u32) | name | value (f64) | distribution    a param: internal value,
-         JSON (Optuna's distribution_to_json)                     and its distribution
+         JSON (Optuna's distribution_to_json), or nothing when    and its distribution
+         it is the study's distribution for that name
     I    step (i64) | value (f64)                                 an intermediate value
     U    key length (u32) | key | encoded JSON value              a user attribute
     A    key length (u32) | key | encoded JSON value              a system attribute
 
-All integers and floats are little-endian; floats are IEEE-754 doubles stored as raw
-bits, so NaN, ±inf and -0.0 round-trip exactly. Names are UTF-8 (lone surrogates
-allowed). Decoding replays the log: a later entry for the same param, step or key
-replaces the value in place, so dicts keep the order of first insertion, as Optuna's
-in-memory storage does.
+A study's distribution for a param name is the first one it saw under that name, kept
+in the study's ``dists`` hash (see ``_keys``); entries that use it leave the JSON out,
+which makes a record about a third of the size. All integers and floats are
+little-endian; floats are IEEE-754 doubles stored as raw bits, so NaN, ±inf and -0.0
+round-trip exactly. Names are UTF-8 (lone surrogates allowed). Decoding replays the
+log: a later entry for the same param, step or key replaces the value in place, so dicts
+keep the order of first insertion, as Optuna's in-memory storage does.
 
 An encoded JSON value is one tag byte and the JSON text: ``j`` for JSON that orjson reads
 back exactly, ``J`` for JSON that needs the standard library (NaN, ±Infinity, integers
@@ -44,11 +47,11 @@ from typing import Any
 from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import distribution_to_json
-from optuna.distributions import json_to_distribution
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import orjson
 
+from optuna_redis._distributions import StudyDistributions
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._keys import trial_id_of
 
@@ -142,6 +145,7 @@ def values_entry(values: Sequence[float]) -> bytes:
 
 
 def param_entry(name: bytes, value_internal: float, dist_json: bytes) -> bytes:
+    """A param entry; ``dist_json=b""`` stands for the study's distribution of ``name``."""
     value = _DOUBLE.pack(_as_float(value_internal, "param value"))
     return _entry(b"P", _U32.pack(len(name)) + name + value + dist_json)
 
@@ -254,7 +258,7 @@ def decode_attrs(key: str, mapping: dict[bytes, bytes]) -> dict[str, Any]:
 
 
 def decode_trials(
-    head: str, study_id: int, items: list, dist_cache: dict[bytes, Any]
+    head: str, study_id: int, items: list, dists: StudyDistributions
 ) -> list[tuple[int, FrozenTrial]]:
     """Decode ``[number, record, number, record, ...]``; return ``[(number, trial), ...]``.
 
@@ -274,7 +278,7 @@ def decode_trials(
                 raise CorruptRecordError(f"Invalid trial number {number!r} under {head!r}.")
             key = head + str(number)
             trial_id = trial_id_of(study_id, number)
-            out.append((number, decode_trial(key, trial_id, number, items[i + 1], dist_cache)))
+            out.append((number, decode_trial(key, trial_id, number, items[i + 1], dists)))
     finally:
         if was_enabled:
             gc.enable()
@@ -286,17 +290,16 @@ def decode_trial(
     trial_id: int,
     number: int,
     record: bytes,
-    dist_cache: dict[bytes, Any],
+    dists: StudyDistributions,
 ) -> FrozenTrial:
     """Decode one trial record into a ``FrozenTrial``.
 
-    ``dist_cache`` is the codec's scratch dict for one study (start with ``{}`` and pass
-    the same dict for every trial of the study): it maps distribution JSON to decoded
-    distributions, so the trials share their distribution objects. Sharing is safe because
-    Optuna never mutates a distribution, and neither may the users of a storage's results.
+    ``dists`` holds the study's distributions (one ``StudyDistributions`` per study,
+    passed for each of its trials): the registered ones that param entries may refer to,
+    and the ones already parsed, which the trials share.
     """
     try:
-        return _decode_trial(trial_id, number, record, dist_cache)
+        return _decode_trial(trial_id, number, record, dists)
     except Exception as e:
         raise CorruptRecordError(
             f"Cannot decode the trial record at Redis key {key!r}: {e}"
@@ -307,7 +310,7 @@ def _decode_trial(
     trial_id: int,
     number: int,
     record: bytes,
-    dist_cache: dict[bytes, Any],
+    dists: StudyDistributions,
 ) -> FrozenTrial:
     if not isinstance(record, bytes):
         raise ValueError("the record is not a byte string")
@@ -341,11 +344,12 @@ def _decode_trial(
                 raise ValueError(f"param entry at offset {pos} is too short")
             name = _text(record, start + 4, rest)
             (value,) = _DOUBLE.unpack_from(record, rest)
-            dist_json = record[rest + 8 : end]
-            dist = dist_cache.get(dist_json)
-            if dist is None:
-                dist = json_to_distribution(dist_json.decode())
-                dist_cache[dist_json] = dist
+            if end == rest + 8:
+                dist = dists.registered.get(name)
+                if dist is None:
+                    raise ValueError(f"param {name!r} has no distribution in its study")
+            else:
+                dist = dists.parse(record[rest + 8 : end])
             params[name] = _external(dist, value)
             distributions[name] = dist
         elif tag == 0x49:  # I

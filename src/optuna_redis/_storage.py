@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 import redis
 
 from optuna_redis import _codec
+from optuna_redis._distributions import StudyDistributions
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
 from optuna_redis._keys import FORMAT_VERSION
@@ -54,11 +55,10 @@ class _StudyCache:
 
     __slots__ = ("seq", "trials", "dists")
 
-    def __init__(self) -> None:
+    def __init__(self, dists: StudyDistributions) -> None:
         self.seq = 0
         self.trials: list[FrozenTrial | None] = []
-        # Distribution JSON -> decoded distribution, shared by the study's trials.
-        self.dists: dict[bytes, BaseDistribution] = {}
+        self.dists = dists
 
 
 class RedisStorage(BaseStorage, BaseHeartbeat):
@@ -231,6 +231,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._scripts = Scripts(client)
         self._lock = threading.Lock()
         self._caches: dict[int, _StudyCache] = {}
+        self._dists: dict[int, StudyDistributions] = {}
         self._check_format()
 
     def _check_format(self) -> None:
@@ -255,7 +256,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 "cannot be rebuilt from a URL. Build it from a URL instead."
             )
         state = self.__dict__.copy()
-        for name in ("_client", "_scripts", "_lock", "_caches"):
+        for name in ("_client", "_scripts", "_lock", "_caches", "_dists"):
             del state[name]
         if state["_codec"] is _codec.IMPLEMENTATION:
             del state["_codec"]
@@ -313,8 +314,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             keys=[keys.study_names, keys.studies, *keys.study_keys(study_id)],
             args=[study_id, keys.trial_head(study_id)],
         )
-        with self._lock:
-            self._caches.pop(study_id, None)
+        self._forget(study_id)
         if result == -1:
             raise KeyError(f"No study with study_id {study_id} exists.")
 
@@ -435,7 +435,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         codec = self._codec
         name = codec.encode_name(param_name, "param name")
         dist_json = codec.encode_distribution(distribution)
-        entry = codec.param_entry(name, param_value_internal, dist_json)
+        # The server picks the short entry when the distribution is the study's own.
+        short_entry = codec.param_entry(name, param_value_internal, b"")
+        full_entry = codec.param_entry(name, param_value_internal, dist_json)
         keys = self._keys
         script_keys = [
             keys.meta(study_id),
@@ -446,7 +448,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         checked = b""
         while True:
             result = self._scripts.set_trial_param(
-                keys=script_keys, args=[number, name, dist_json, entry, checked]
+                keys=script_keys,
+                args=[number, name, dist_json, short_entry, full_entry, checked],
             )
             code = result[0]
             if code == 1:
@@ -531,12 +534,26 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         study_id, number = split_trial_id(trial_id)
         key = self._keys.trial(study_id, number)
-        record = self._client.get(key)
-        if record is None:
+        dists = self._study_dists(study_id)
+        dists_key = self._keys.dists(study_id)
+        reply = self._scripts.get_trial(keys=[key, dists_key], args=[len(dists.registered)])
+        if not reply:
             raise KeyError(f"No trial with trial_id {trial_id} exists.")
-        cache = self._caches.get(study_id)
-        dists = cache.dists if cache is not None else {}
+        record, new_dists = reply
+        if new_dists:
+            dists.register(dists_key, new_dists)
         return self._codec.decode_trial(key, trial_id, number, record, dists)
+
+    def _study_dists(self, study_id: int) -> StudyDistributions:
+        dists = self._dists.get(study_id)
+        if dists is None:
+            dists = self._dists.setdefault(study_id, StudyDistributions())
+        return dists
+
+    def _forget(self, study_id: int) -> None:
+        with self._lock:
+            self._caches.pop(study_id, None)
+            self._dists.pop(study_id, None)
 
     def get_all_trials(
         self,
@@ -586,19 +603,24 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             keys.changes(study_id),
             keys.trial_head(study_id),
         )
+        dists_key = keys.dists(study_id)
         with self._lock:
             cache = self._caches.get(study_id)
             if cache is None:
                 cache = self._cold_load(study_id)
             while True:
                 reply = self._scripts.sync_trials(
-                    keys=[meta, changes], args=[head, cache.seq, _SYNC_CHUNK]
+                    keys=[meta, changes, dists_key],
+                    args=[head, cache.seq, _SYNC_CHUNK, len(cache.dists.registered)],
                 )
                 if reply == -1:
                     self._caches.pop(study_id, None)
+                    self._dists.pop(study_id, None)
                     raise KeyError(f"No study with study_id {study_id} exists.")
-                cursor, n_trials, complete = reply[0], reply[1], reply[2]
-                self._store(cache, study_id, n_trials, reply[3:])
+                cursor, n_trials, complete, new_dists = reply[:4]
+                if new_dists:
+                    cache.dists.register(dists_key, new_dists)
+                self._store(cache, study_id, n_trials, reply[4:])
                 cache.seq = cursor
                 if complete:
                     break
@@ -612,20 +634,25 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         return result  # type: ignore[return-value]
 
     def _cold_load(self, study_id: int) -> _StudyCache:
-        cache = _StudyCache()
+        cache = _StudyCache(self._study_dists(study_id))
         seq, n_trials = self._client.hmget(self._keys.meta(study_id), "seq", "n")
         if seq is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
         meta = self._keys.meta(study_id)
         cache.seq, n_trials = _parse_id(seq, meta), _parse_id(n_trials, meta)
         head = self._keys.trial_head(study_id)
+        dists_key = self._keys.dists(study_id)
         for start in range(0, n_trials, _COLD_CHUNK):
             stop = min(start + _COLD_CHUNK, n_trials)
-            records = self._scripts.load_trials(keys=[meta], args=[head, start, stop])
-            if records == -1:
+            reply = self._scripts.load_trials(
+                keys=[meta, dists_key], args=[head, start, stop, len(cache.dists.registered)]
+            )
+            if reply == -1:
                 raise KeyError(f"No study with study_id {study_id} exists.")
+            if reply[0]:
+                cache.dists.register(dists_key, reply[0])
             items: list[Any] = []
-            for number, record in zip(range(start, stop), records, strict=True):
+            for number, record in zip(range(start, stop), reply[1:], strict=True):
                 if record:  # A missing record is reported after the sync that follows.
                     items += (number, record)
             self._store(cache, study_id, n_trials, items)

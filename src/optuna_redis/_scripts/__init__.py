@@ -11,6 +11,7 @@ NAMES = (
     "create_study",
     "create_trial",
     "delete_study",
+    "get_trial",
     "load_trials",
     "record_heartbeat",
     "set_study_attr",

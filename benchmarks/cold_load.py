@@ -1,0 +1,196 @@
+"""Cold ``get_all_trials``: the compiled codec against the pure-Python one, side by side.
+
+Writes a study of workload W (10 params of 4 distribution kinds, 10 intermediate values,
+user and system attrs) once, then times the first ``get_all_trials`` of a fresh process,
+alternating ``OPTUNA_REDIS_NO_EXTENSIONS`` unset and ``=1`` so both see the same machine
+state. Prints the medians, their ratio, and where one compiled cold load spends its time.
+
+    python benchmarks/cold_load.py [--trials 20000] [--rounds 5] [--url redis://...]
+
+Uses $OPTUNA_REDIS_URL or redis://127.0.0.1:6379/0, under a prefix of its own that it
+deletes at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import StudyDirection
+import redis
+
+from optuna_redis import RedisStorage
+
+STUDY = "workload-w"
+
+
+def workload_trial(rng: random.Random, n: int) -> optuna.trial.FrozenTrial:
+    dists = {}
+    params = {}
+    for i in range(3):
+        dists[f"x{i}"] = FloatDistribution(-10, 10)
+        params[f"x{i}"] = rng.uniform(-10, 10)
+        dists[f"lr{i}"] = FloatDistribution(1e-5, 1e-1, log=True)
+        params[f"lr{i}"] = 10 ** rng.uniform(-5, -1)
+    for i in range(2):
+        dists[f"n{i}"] = IntDistribution(1, 512)
+        params[f"n{i}"] = rng.randint(1, 512)
+        dists[f"opt{i}"] = CategoricalDistribution(["adam", "sgd", "rmsprop"])
+        params[f"opt{i}"] = rng.choice(["adam", "sgd", "rmsprop"])
+    start = datetime.datetime(2026, 11, 1) + datetime.timedelta(seconds=n)
+    trial = optuna.trial.create_trial(
+        params=params,
+        distributions=dists,
+        value=rng.random(),
+        intermediate_values={step: rng.random() for step in range(10)},
+        user_attrs={"worker": f"host-{n % 8}", "loss_curve_min": rng.random(), "seed": n},
+        system_attrs={"constraints": [rng.random() - 0.5]},
+    )
+    trial.datetime_start = start
+    trial.datetime_complete = start + datetime.timedelta(seconds=1.5)
+    return trial
+
+
+def populate(url: str, prefix: str, n_trials: int) -> None:
+    """Write the trials as a worker does: create, set each param, report, finish."""
+    storage = RedisStorage(url, prefix=prefix)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], STUDY)
+    rng = random.Random(0)
+    for n in range(n_trials):
+        t = workload_trial(rng, n)
+        trial_id = storage.create_new_trial(study_id)
+        for name, value in t.params.items():
+            dist = t.distributions[name]
+            storage.set_trial_param(trial_id, name, dist.to_internal_repr(value), dist)
+        for step, value in t.intermediate_values.items():
+            storage.set_trial_intermediate_value(trial_id, step, value)
+        for key, value in t.user_attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        for key, value in t.system_attrs.items():
+            storage.set_trial_system_attr(trial_id, key, value)
+        storage.set_trial_state_values(trial_id, t.state, t.values)
+
+
+def cold_load(url: str, prefix: str) -> None:
+    """Child process: one cold get_all_trials; print its seconds."""
+    storage = RedisStorage(url, prefix=prefix)
+    study_id = storage.get_study_id_from_name(STUDY)
+    start = time.perf_counter()
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    elapsed = time.perf_counter() - start
+    print(f"{elapsed:.6f} {len(trials)}")
+
+
+def profile(url: str, prefix: str) -> None:
+    """Child process: split one compiled cold load into fetch and decode."""
+    import optuna_redis._codec as codec
+    from optuna_redis._distributions import StudyDistributions
+
+    storage = RedisStorage(url, prefix=prefix)
+    study_id = storage.get_study_id_from_name(STUDY)
+    keys = storage._keys
+    head = keys.trial_head(study_id)
+    n_trials = storage.get_n_trials(study_id)
+    dists = StudyDistributions()
+    start = time.perf_counter()
+    chunks = []
+    for lo in range(0, n_trials, 5000):
+        reply = storage._scripts.load_trials(
+            keys=[keys.meta(study_id), keys.dists(study_id)],
+            args=[head, lo, min(lo + 5000, n_trials), len(dists.registered)],
+        )
+        if reply[0]:
+            dists.register(keys.dists(study_id), reply[0])
+        chunks.append(reply[1:])
+    fetched = time.perf_counter()
+    items = []
+    for lo, records in zip(range(0, n_trials, 5000), chunks, strict=True):
+        for i, record in enumerate(records):
+            items += (lo + i, record)
+    paired = time.perf_counter()
+    decoded = codec.IMPLEMENTATION.decode_trials(head, study_id, items, dists)
+    done = time.perf_counter()
+    size = sum(len(r) for chunk in chunks for r in chunk)
+    print(
+        f"codec {codec.IMPLEMENTATION.__name__}: fetch (Redis, network, hiredis) "
+        f"{fetched - start:.3f} s for {size / 1e6:.1f} MB; pairing {paired - fetched:.3f} s; "
+        f"decode into {len(decoded)} FrozenTrials {done - paired:.3f} s"
+    )
+
+
+def run_child(mode: str, url: str, prefix: str, pure: bool) -> str:
+    env = dict(os.environ)
+    env.pop("OPTUNA_REDIS_NO_EXTENSIONS", None)
+    if pure:
+        env["OPTUNA_REDIS_NO_EXTENSIONS"] = "1"
+    out = subprocess.run(
+        [sys.executable, __file__, mode, "--url", url, "--prefix", prefix],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", default="run", choices=["run", "child", "profile"])
+    parser.add_argument(
+        "--url", default=os.environ.get("OPTUNA_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    parser.add_argument("--prefix")
+    parser.add_argument("--trials", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if args.mode == "child":
+        cold_load(args.url, args.prefix)
+        return
+    if args.mode == "profile":
+        profile(args.url, args.prefix)
+        return
+
+    prefix = f"optuna-redis-bench-{uuid.uuid4().hex[:8]}"
+    try:
+        t0 = time.perf_counter()
+        populate(args.url, prefix, args.trials)
+        print(f"wrote {args.trials} trials of workload W in {time.perf_counter() - t0:.1f} s")
+        times: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(args.rounds):
+            for pure in (False, True):
+                seconds, count = run_child("child", args.url, prefix, pure).split()
+                assert int(count) == args.trials
+                times[pure].append(float(seconds))
+        compiled, pure = statistics.median(times[False]), statistics.median(times[True])
+        print(
+            f"cold get_all_trials of {args.trials} trials, "
+            f"median of {args.rounds} fresh processes:"
+        )
+        print(
+            f"  compiled codec           {compiled:.3f} s   {[round(t, 3) for t in times[False]]}"
+        )
+        print(
+            f"  OPTUNA_REDIS_NO_EXTENSIONS=1 {pure:.3f} s   {[round(t, 3) for t in times[True]]}"
+        )
+        print(f"  ratio (pure / compiled)  {pure / compiled:.2f}x")
+        print(run_child("profile", args.url, prefix, False))
+        print(run_child("profile", args.url, prefix, True))
+    finally:
+        client = redis.Redis.from_url(args.url)
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.unlink(key)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The distributions of one study, as the codecs need them to decode its trials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+from optuna.distributions import json_to_distribution
+
+from optuna_redis._errors import CorruptRecordError
+
+
+class StudyDistributions:
+    """Decoded distributions of one study, shared by the decoding of all its trials.
+
+    ``by_json`` interns distributions by their JSON, so 100k trials over one search space
+    share a handful of distribution objects. That is safe because a distribution is a
+    value: Optuna never mutates one, and users must not mutate what a storage returns.
+
+    ``registered`` holds the study's distribution for each param name (the ``dists`` hash:
+    the first distribution the study saw under that name). A param entry that carries no
+    JSON means that distribution, which keeps records small.
+
+    ``memo`` is scratch space for the compiled codec (its record of the params it saw
+    last); the pure codec leaves it alone.
+    """
+
+    __slots__ = ("by_json", "registered", "memo")
+
+    def __init__(self) -> None:
+        self.by_json: dict[bytes, BaseDistribution] = {}
+        self.registered: dict[str, BaseDistribution] = {}
+        self.memo: list[Any] = []
+
+    def parse(self, dist_json: bytes) -> BaseDistribution:
+        """The distribution of a JSON, parsed once per study."""
+        dist = self.by_json.get(dist_json)
+        if dist is None:
+            dist = json_to_distribution(dist_json.decode())
+            self.by_json[dist_json] = dist
+        return dist
+
+    def register(self, key: str, flat: list[bytes]) -> None:
+        """Add the study's ``dists`` hash (a flat name/JSON reply read from ``key``)."""
+        if len(flat) % 2:
+            raise CorruptRecordError(f"Cannot decode the distributions at Redis key {key!r}.")
+        for i in range(0, len(flat), 2):
+            name, dist_json = flat[i], flat[i + 1]
+            try:
+                self.registered[name.decode("utf-8", "surrogatepass")] = self.parse(dist_json)
+            except Exception as e:
+                raise CorruptRecordError(
+                    f"Cannot decode distribution {name!r} at Redis key {key!r}: {e}"
+                ) from None

@@ -1,0 +1,96 @@
+"""A study's distributions on real Redis: compatibility checks and short param entries."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
+from optuna.study import StudyDirection
+import pytest
+import redis
+
+from optuna_redis import RedisStorage
+
+
+def _study_with_trial(storage: RedisStorage) -> tuple[int, int]:
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE])
+    return study_id, storage.create_new_trial(study_id)
+
+
+def test_first_distribution_is_registered_and_left_out_of_records(
+    storage: RedisStorage, redis_client: redis.Redis
+) -> None:
+    study_id, trial_id = _study_with_trial(storage)
+    dist = FloatDistribution(-3.0, 3.0)
+    storage.set_trial_param(trial_id, "x", 0.5, dist)
+    second = storage.create_new_trial(study_id)
+    storage.set_trial_param(second, "x", -1.0, FloatDistribution(-3.0, 3.0))
+
+    for tid in (trial_id, second):
+        record = redis_client.get(storage._keys.trial(study_id, tid & 0xFFFFFFFF))
+        assert b"FloatDistribution" not in record
+    assert redis_client.hgetall(storage._keys.dists(study_id)) == {
+        b"x": optuna.distributions.distribution_to_json(dist).encode()
+    }
+    assert storage.get_trial(second).params == {"x": -1.0}
+    assert storage.get_trial(second).distributions == {"x": dist}
+
+
+def test_compatible_other_distribution_is_kept_in_the_record(
+    storage: RedisStorage, redis_client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    study_id, first = _study_with_trial(storage)
+    storage.set_trial_param(first, "x", 0.5, FloatDistribution(0.0, 1.0))
+    second = storage.create_new_trial(study_id)
+    wider = FloatDistribution(0.0, 10.0)
+    storage.set_trial_param(second, "x", 7.5, wider)
+
+    record = redis_client.get(storage._keys.trial(study_id, 1))
+    assert b'"high": 10.0' in record
+    # A new process, knowing nothing of the study yet, reads both right.
+    fresh = RedisStorage(redis_url, prefix=prefix)
+    assert fresh.get_trial(second).distributions == {"x": wider}
+    trials = RedisStorage(redis_url, prefix=prefix).get_all_trials(study_id)
+    assert [t.distributions["x"] for t in trials] == [FloatDistribution(0.0, 1.0), wider]
+    assert [t.params["x"] for t in trials] == [0.5, 7.5]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [IntDistribution(0, 10), CategoricalDistribution(["a", "b"])],
+    ids=["int", "categorical"],
+)
+def test_incompatible_distribution_is_refused_and_nothing_written(
+    storage: RedisStorage, redis_client: redis.Redis, other
+) -> None:
+    study_id, first = _study_with_trial(storage)
+    storage.set_trial_param(first, "x", 0.5, FloatDistribution(0.0, 1.0))
+    second = storage.create_new_trial(study_id)
+    key = storage._keys.trial(study_id, 1)
+    before = redis_client.get(key)
+    with pytest.raises(ValueError):
+        storage.set_trial_param(second, "x", 1.0, other)
+    assert redis_client.get(key) == before
+    assert storage.get_trial(second).params == {}
+
+
+def test_categorical_choices_must_match(storage: RedisStorage) -> None:
+    study_id, first = _study_with_trial(storage)
+    storage.set_trial_param(first, "c", 0, CategoricalDistribution(["a", "b"]))
+    second = storage.create_new_trial(study_id)
+    with pytest.raises(ValueError):
+        storage.set_trial_param(second, "c", 0, CategoricalDistribution(["a", "c"]))
+
+
+def test_new_param_names_seen_by_a_warm_cache(
+    storage: RedisStorage, redis_url: str, prefix: str
+) -> None:
+    study_id, first = _study_with_trial(storage)
+    reader = RedisStorage(redis_url, prefix=prefix)
+    assert reader.get_all_trials(study_id)[0].params == {}
+    # Another worker registers new names after the reader's cache was filled.
+    for i in range(5):
+        storage.set_trial_param(first, f"p{i}", float(i), FloatDistribution(0, 10))
+    assert reader.get_all_trials(study_id)[0].params == {f"p{i}": float(i) for i in range(5)}
+    assert reader.get_trial(first).params == {f"p{i}": float(i) for i in range(5)}
