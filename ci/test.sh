@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install optuna-redis with its test dependencies; lint; check the built wheel; run the test
-# suite on the compiled codec, then again on the pure-Python codec.
+# Install optuna-redis with its test dependencies; lint; check the built wheel; run Optuna's
+# own storage tests on RedisStorage; run our suite on the compiled codec, then again on the
+# pure-Python codec.
 # This is the README's test command; .ci/run calls it as it is. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,8 @@ python -m pip install --quiet --disable-pip-version-check ".[test]"
 python -m ruff check .
 python -m ruff format --check .
 bash ci/check_wheel.sh
+# Optuna's own storage, heartbeat, study and trial tests, pointed at RedisStorage.
+bash ci/optuna_upstream_tests.sh
 # The tests import the installed package (src/ is not on sys.path).
 python -m pytest "$@"
 echo "--- the same suite with OPTUNA_REDIS_NO_EXTENSIONS=1 (pure-Python codec)"

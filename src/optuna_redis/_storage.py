@@ -215,6 +215,14 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 FutureWarning,
                 stacklevel=3,
             )
+        if heartbeat_interval is not None:
+            # As Optuna's RDBStorage does: Optuna marks heartbeats experimental.
+            warnings.warn(
+                "Argument ``heartbeat_interval`` is an experimental feature. "
+                "The interface can change in the future.",
+                optuna.exceptions.ExperimentalWarning,
+                stacklevel=3,
+            )
         self.heartbeat_interval = heartbeat_interval
         # Scripts that make a trial RUNNING also record its first heartbeat, so a worker
         # killed before its heartbeat thread ran still leaves a trial that goes stale.
