@@ -105,9 +105,11 @@ esac
 # --- small optional test dependencies, into the temp dir only ---------------------------------
 if [ "${OPTUNA_UPSTREAM_NO_DEPS:-}" != "1" ] && ! python -c 'import pandas' 2>/dev/null; then
     echo "== fetching $pandas_pin into the temp dir (for tests/study_tests/test_dataframe.py)"
-    # --no-deps: numpy and python-dateutil come from the environment, not a second copy.
+    # --no-deps: numpy comes from the environment (optuna needs it), not a second copy; the
+    # rest of pandas' dependencies are listed, since a fresh environment has none of them.
     if python -m pip install --quiet --disable-pip-version-check --no-deps \
-        --target "$work/deps" "$pandas_pin" pytz==2025.2 tzdata==2025.2; then
+        --target "$work/deps" "$pandas_pin" pytz==2025.2 tzdata==2025.2 \
+        python-dateutil==2.9.0.post0 six==1.17.0; then
         pythonpath="$pythonpath:$work/deps"
     else
         echo "could not fetch pandas: test_dataframe.py will not be collected" >&2

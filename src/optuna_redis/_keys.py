@@ -10,10 +10,10 @@ Layout (``P`` is the configurable prefix)::
     P:s:{ID}:meta                 hash    name, dirs, n (trials created), seq (change counter)
     P:s:{ID}:user_attrs           hash    key -> encoded JSON
     P:s:{ID}:system_attrs         hash    key -> encoded JSON
-    P:s:{ID}:dists                hash    param name -> first distribution JSON seen
+    P:s:{ID}:dists                hash    param name -> the study's distribution JSON for it
     P:s:{ID}:changes              zset    trial number -> change seq of its last write
     P:s:{ID}:heartbeats           zset    trial number -> server time of its last heartbeat
-    P:s:{ID}:t:NUMBER             hash    one trial's record (see ``_codec_py``)
+    P:s:{ID}:t:NUMBER             string  one trial's record, a log of entries (``_codec_py``)
 
 Every key of one study carries the hash tag ``{ID}``, so all of them live in one Redis
 Cluster slot and every per-study script touches a single slot. Study names never appear in
