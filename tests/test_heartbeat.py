@@ -103,6 +103,8 @@ def test_failed_trial_callback_is_deprecated(redis_url: str, prefix: str) -> Non
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # Optuna marks heartbeats experimental; only the deprecation must be gone.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = RedisStorage(
             redis_url, prefix=prefix, heartbeat_interval=1, heartbeat_stale_trial_callback=callback
         )
@@ -245,3 +247,8 @@ def test_concurrent_fail_stale_trials_fail_each_once(
     assert all(trials[t].state == TrialState.FAIL for t in stale)
     assert all(trials[t].state == TrialState.RUNNING for t in fresh)
     assert all(trials[t].state == TrialState.COMPLETE for t in done)
+
+
+def test_heartbeat_interval_is_experimental_like_rdb(redis_url: str, prefix: str) -> None:
+    with pytest.warns(optuna.exceptions.ExperimentalWarning, match="heartbeat_interval"):
+        RedisStorage(redis_url, prefix=prefix, heartbeat_interval=1)
