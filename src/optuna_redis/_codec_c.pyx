@@ -15,6 +15,7 @@ from cpython.datetime cimport datetime_new
 from cpython.datetime cimport import_datetime
 from cpython.float cimport PyFloat_FromDouble
 from cpython.long cimport PyLong_FromLongLong
+from cpython.object cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t
 from libc.stdint cimport uint32_t
@@ -39,6 +40,9 @@ import orjson
 
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._keys import TRIAL_NUMBER_BITS
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(void* op)
 
 import_datetime()
 
@@ -491,4 +495,15 @@ cdef object _decode_trial(trial_id, number, record, object dists):
     d["intermediate_values"] = intermediate_values
     d["_distributions"] = distributions
     d["_trial_id"] = trial_id
+    # The cyclic GC need not track what was built here: the trial, its attribute dict,
+    # its distributions dict and its values list reference nothing that refers back to
+    # them (distributions are shared values, attribute values fresh JSON), so reference
+    # counting frees them. Left tracked, every full collection after a bulk load would
+    # walk them all, costing as much as decoding them did. (Params, intermediate values
+    # and attrs of scalars are dicts CPython never tracks.)
+    PyObject_GC_UnTrack(<PyObject*>trial)
+    PyObject_GC_UnTrack(<PyObject*>d)
+    PyObject_GC_UnTrack(<PyObject*>distributions)
+    if values is not None:
+        PyObject_GC_UnTrack(<PyObject*>values)
     return trial

@@ -643,25 +643,27 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def _cold_load(self, study_id: int) -> _StudyCache:
         cache = _StudyCache(self._study_dists(study_id))
-        seq, n_trials = self._client.hmget(self._keys.meta(study_id), "seq", "n")
+        meta = self._keys.meta(study_id)
+        seq, n_trials = self._client.hmget(meta, "seq", "n")
         if seq is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
-        meta = self._keys.meta(study_id)
         cache.seq, n_trials = _parse_id(seq, meta), _parse_id(n_trials, meta)
         head = self._keys.trial_head(study_id)
         dists_key = self._keys.dists(study_id)
         for start in range(0, n_trials, _COLD_CHUNK):
-            stop = min(start + _COLD_CHUNK, n_trials)
-            reply = self._scripts.load_trials(
-                keys=[meta, dists_key], args=[head, start, stop, len(cache.dists.registered)]
-            )
-            if reply == -1:
-                raise KeyError(f"No study with study_id {study_id} exists.")
-            if reply[0]:
-                cache.dists.register(dists_key, reply[0])
+            numbers = range(start, min(start + _COLD_CHUNK, n_trials))
+            # MGET costs Redis half what a script returning the same records does. The
+            # dists hash is read after the records, so it holds every distribution they
+            # refer to (a param's distribution is registered before its entry is written).
+            pipe = self._client.pipeline(transaction=False)
+            pipe.mget([head + str(n) for n in numbers])
+            pipe.hgetall(dists_key)
+            records, dists = pipe.execute()
+            if len(dists) > len(cache.dists.registered):
+                cache.dists.register(dists_key, _flat(dists))
             items: list[Any] = []
-            for number, record in zip(range(start, stop), reply[1:], strict=True):
-                if record:  # A missing record is reported after the sync that follows.
+            for number, record in zip(numbers, records, strict=True):
+                if record is not None:  # A missing record is reported after the next sync.
                     items += (number, record)
             self._store(cache, study_id, n_trials, items)
         return cache
@@ -730,6 +732,13 @@ def _decode_name(raw: bytes, key: str) -> str:
         return raw.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         raise CorruptRecordError(f"Cannot decode the study name at Redis key {key!r}.") from None
+
+
+def _flat(reply: Any) -> list:
+    """A HGETALL reply as a flat list, whichever form the client's callback gave it."""
+    if isinstance(reply, dict):
+        return [x for pair in reply.items() for x in pair]
+    return list(reply)
 
 
 def _parse_id(raw: bytes, key: str) -> int:

@@ -12,7 +12,6 @@ NAMES = (
     "create_trial",
     "delete_study",
     "get_trial",
-    "load_trials",
     "record_heartbeat",
     "set_study_attr",
     "set_trial_param",
