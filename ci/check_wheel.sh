@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the wheel, install it in a fresh venv, and check that it holds the compiled codec
-# and picks it by default; then check that a build with OPTUNA_REDIS_NO_EXTENSIONS set
-# gives a pure py3-none-any wheel.
+# and picks it by default; check that the sdist builds the same extension; then check that
+# a build with OPTUNA_REDIS_NO_EXTENSIONS set gives a pure py3-none-any wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -25,6 +25,14 @@ assert optuna_redis.USE_EXTENSIONS, "the compiled codec is not the default"
 assert c.IMPLEMENTATION.__name__ == "optuna_redis._codec_c", c.IMPLEMENTATION
 print("installed wheel uses", c.IMPLEMENTATION.__file__)
 ')
+
+"$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check build
+"$work/venv/bin/python" -m build --sdist --outdir "$work/sdist" . >/dev/null
+sdist=$(ls "$work"/sdist/optuna_redis-*.tar.gz)
+python -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/from-sdist" "$sdist"
+python -m zipfile -l "$work"/from-sdist/optuna_redis-*.whl | grep -q "optuna_redis/_codec_c.*\.so" \
+    || { echo "the wheel built from $(basename "$sdist") holds no compiled codec" >&2; exit 1; }
+echo "built $(basename "$sdist"), and from it a wheel with the compiled codec"
 
 OPTUNA_REDIS_NO_EXTENSIONS=1 python -m pip wheel --quiet --disable-pip-version-check --no-deps \
     -w "$work/pure" .
