@@ -31,10 +31,7 @@ import multiprocessing
 import multiprocessing.sharedctypes
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 
@@ -43,6 +40,7 @@ from optuna.trial import TrialState
 import redis
 
 from optuna_redis import RedisStorage
+from optuna_redis._local_redis import LocalRedisServer
 
 LOCAL_URL = "redis://localhost:6379/0"
 URL_ENV = "OPTUNA_REDIS_URL"
@@ -356,43 +354,9 @@ def _private_redis_server() -> Iterator[str]:
     Yields:
         Its URL. On exit the server is stopped and its temp dir removed.
     """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    directory = tempfile.mkdtemp(prefix="optuna-redis-demo-")
-    command = [
-        shutil.which("redis-server") or "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        directory,
-    ]
-    process = subprocess.Popen(
-        command, cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        deadline = time.monotonic() + 10
-        while _ping(url) is not None:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {port}.")
-            time.sleep(0.05)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        shutil.rmtree(directory, ignore_errors=True)
-        print(f"Stopped the private redis-server and removed {directory}.", flush=True)
+    with LocalRedisServer(dir_prefix="optuna-redis-demo-") as server:
+        yield server.url
+    print(f"Stopped the private redis-server and removed {server.dir}.", flush=True)
 
 
 def _redact(url: str) -> str:
