@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Sequence
-import copy
 import datetime
 import pickle
 import threading
@@ -40,6 +39,7 @@ from optuna_redis._keys import Keys
 from optuna_redis._keys import split_trial_id
 from optuna_redis._keys import trial_id_of
 from optuna_redis._scripts import Scripts
+from optuna_redis._trial_copy import copy_trial
 
 StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 
@@ -572,7 +572,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         trials = self._synced_trials(study_id)
         if states is not None:
             trials = [t for t in trials if t.state in states]
-        return copy.deepcopy(trials) if deepcopy else trials
+        return [copy_trial(t) for t in trials] if deepcopy else trials
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None

@@ -1,0 +1,56 @@
+"""get_all_trials(deepcopy=True) copies: equal to the cache, and changing them changes nothing."""
+
+from __future__ import annotations
+
+import copy
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from optuna_redis import RedisStorage
+from optuna_redis._trial_copy import copy_trial
+
+
+def _rich_trial() -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        state=TrialState.COMPLETE,
+        values=[1.0, 2.0],
+        params={"x": 0.5},
+        distributions={"x": FloatDistribution(0, 1)},
+        user_attrs={"nested": {"a": [1, {"b": [2]}]}, "s": "t"},
+        system_attrs={"list": [[1], [2]]},
+        intermediate_values={0: 0.1, 1: 0.2},
+    )
+
+
+def test_copy_equals_and_is_independent() -> None:
+    trial = _rich_trial()
+    before = copy.deepcopy(trial)
+    copied = copy_trial(trial)
+    assert copied == trial and copied is not trial
+
+    copied.params["x"] = 9.0
+    copied.distributions["y"] = FloatDistribution(0, 2)
+    copied.intermediate_values[5] = 1.0
+    copied.user_attrs["nested"]["a"][1]["b"].append(3)
+    copied.user_attrs["new"] = 1
+    copied.system_attrs["list"][0].append(7)
+    copied.values.append(3.0)
+    assert trial == before
+
+
+def test_storage_deepcopy_protects_its_cache(storage: RedisStorage) -> None:
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE, StudyDirection.MINIMIZE])
+    storage.create_new_trial(study_id, _rich_trial())
+    cached = storage.get_all_trials(study_id, deepcopy=False)
+    snapshot = copy.deepcopy(cached)
+
+    copies = storage.get_all_trials(study_id, deepcopy=True)
+    assert copies == cached
+    assert copies[0] is not cached[0]
+    copies[0].user_attrs["nested"]["a"].clear()
+    copies[0].params.clear()
+    copies[0].values.clear()
+    assert storage.get_all_trials(study_id, deepcopy=False) == snapshot
