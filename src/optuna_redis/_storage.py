@@ -240,6 +240,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._lock = threading.Lock()
         self._caches: dict[int, _StudyCache] = {}
         self._dists: dict[int, StudyDistributions] = {}
+        # A study's directions never change once it exists.
+        self._directions: dict[int, list[StudyDirection]] = {}
         self._check_format()
 
     def _check_format(self) -> None:
@@ -264,7 +266,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 "cannot be rebuilt from a URL. Build it from a URL instead."
             )
         state = self.__dict__.copy()
-        for name in ("_client", "_scripts", "_lock", "_caches", "_dists"):
+        for name in ("_client", "_scripts", "_lock", "_caches", "_dists", "_directions"):
             del state[name]
         if state["_codec"] is _codec.IMPLEMENTATION:
             del state["_codec"]
@@ -365,7 +367,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         found = self._client.hget(key, "dirs")
         if found is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
-        return _decode_directions(found, key)
+        directions = _decode_directions(found, key)
+        self._directions[study_id] = directions
+        return list(directions)
 
     def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
         return self._get_study_attrs(study_id, self._keys.user_attrs(study_id))
@@ -562,6 +566,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         with self._lock:
             self._caches.pop(study_id, None)
             self._dists.pop(study_id, None)
+            self._directions.pop(study_id, None)
 
     def get_all_trials(
         self,
@@ -573,6 +578,22 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         if states is not None:
             trials = [t for t in trials if t.state in states]
         return [copy_trial(t) for t in trials] if deepcopy else trials
+
+    def get_best_trial(self, study_id: int) -> FrozenTrial:
+        # One round trip (the sync, which also raises KeyError for a deleted study): the
+        # directions of a study that exists are known once read.
+        trials = self._synced_trials(study_id)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        if not complete:
+            raise ValueError("No trials are completed yet.")
+        directions = self._directions.get(study_id) or self.get_study_directions(study_id)
+        if len(directions) > 1:
+            raise RuntimeError(
+                "Best trial can be obtained only for single-objective optimization."
+            )
+        if directions[0] == StudyDirection.MAXIMIZE:
+            return max(complete, key=lambda t: t.value)
+        return min(complete, key=lambda t: t.value)
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
