@@ -1,0 +1,76 @@
+"""Reads cost what changed: round trips of warm reads, counted by the Redis server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+import pytest
+import redis
+import redis.connection
+
+from optuna_redis import RedisStorage
+
+
+class RoundTrips:
+    """Counts what the client sends: each send is one round trip (a pipeline sends once)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent = 0
+        original = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(conn, command, check_health=True):  # noqa: ANN001
+            self.sent += 1
+            return original(conn, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+
+    def of(self, action: Callable[[], object]) -> int:
+        before = self.sent
+        action()
+        return self.sent - before
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> RoundTrips:
+    return RoundTrips(monkeypatch)
+
+
+def _study(storage: RedisStorage, n: int) -> int:
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE])
+    for i in range(n):
+        trial = optuna.trial.create_trial(
+            params={"x": i / n}, distributions={"x": FloatDistribution(0, 1)}, value=float(i)
+        )
+        storage.create_new_trial(study_id, trial)
+    return study_id
+
+
+def test_warm_read_with_nothing_changed_is_one_round_trip(
+    storage: RedisStorage, round_trips: RoundTrips
+) -> None:
+    study_id = _study(storage, 50)
+    storage.get_all_trials(study_id)  # cold: fills the cache
+    storage.get_study_directions(study_id)
+    assert round_trips.of(lambda: storage.get_all_trials(study_id, deepcopy=False)) == 1
+    assert round_trips.of(lambda: storage.get_all_trials(study_id, deepcopy=True)) == 1
+    assert round_trips.of(lambda: storage.get_n_trials(study_id, TrialState.COMPLETE)) == 1
+    assert round_trips.of(lambda: storage.get_best_trial(study_id)) == 1
+
+
+def test_read_after_another_worker_finished_a_trial_is_one_round_trip(
+    storage: RedisStorage, round_trips: RoundTrips, redis_url: str, prefix: str
+) -> None:
+    study_id = _study(storage, 50)
+    other = RedisStorage(redis_url, prefix=prefix)
+    trial_id = other.create_new_trial(study_id)
+    assert len(storage.get_all_trials(study_id)) == 51
+    other.set_trial_state_values(trial_id, TrialState.COMPLETE, [-1.0])
+
+    trials: list = []
+    assert round_trips.of(lambda: trials.extend(storage.get_all_trials(study_id))) == 1
+    assert trials[-1].state == TrialState.COMPLETE and trials[-1].value == -1.0
+    assert storage.get_best_trial(study_id).number == 50
