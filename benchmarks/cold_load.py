@@ -14,72 +14,24 @@ deletes at the end.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import random
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 
-import optuna
-from optuna.distributions import CategoricalDistribution
-from optuna.distributions import FloatDistribution
-from optuna.distributions import IntDistribution
-from optuna.study import StudyDirection
 import redis
 
+import _workload
 from optuna_redis import RedisStorage
 
 STUDY = "workload-w"
 
 
-def workload_trial(rng: random.Random, n: int) -> optuna.trial.FrozenTrial:
-    dists = {}
-    params = {}
-    for i in range(3):
-        dists[f"x{i}"] = FloatDistribution(-10, 10)
-        params[f"x{i}"] = rng.uniform(-10, 10)
-        dists[f"lr{i}"] = FloatDistribution(1e-5, 1e-1, log=True)
-        params[f"lr{i}"] = 10 ** rng.uniform(-5, -1)
-    for i in range(2):
-        dists[f"n{i}"] = IntDistribution(1, 512)
-        params[f"n{i}"] = rng.randint(1, 512)
-        dists[f"opt{i}"] = CategoricalDistribution(["adam", "sgd", "rmsprop"])
-        params[f"opt{i}"] = rng.choice(["adam", "sgd", "rmsprop"])
-    start = datetime.datetime(2026, 11, 1) + datetime.timedelta(seconds=n)
-    trial = optuna.trial.create_trial(
-        params=params,
-        distributions=dists,
-        value=rng.random(),
-        intermediate_values={step: rng.random() for step in range(10)},
-        user_attrs={"worker": f"host-{n % 8}", "loss_curve_min": rng.random(), "seed": n},
-        system_attrs={"constraints": [rng.random() - 0.5]},
-    )
-    trial.datetime_start = start
-    trial.datetime_complete = start + datetime.timedelta(seconds=1.5)
-    return trial
-
-
 def populate(url: str, prefix: str, n_trials: int) -> None:
-    """Write the trials as a worker does: create, set each param, report, finish."""
-    storage = RedisStorage(url, prefix=prefix)
-    study_id = storage.create_new_study([StudyDirection.MINIMIZE], STUDY)
-    rng = random.Random(0)
-    for n in range(n_trials):
-        t = workload_trial(rng, n)
-        trial_id = storage.create_new_trial(study_id)
-        for name, value in t.params.items():
-            dist = t.distributions[name]
-            storage.set_trial_param(trial_id, name, dist.to_internal_repr(value), dist)
-        for step, value in t.intermediate_values.items():
-            storage.set_trial_intermediate_value(trial_id, step, value)
-        for key, value in t.user_attrs.items():
-            storage.set_trial_user_attr(trial_id, key, value)
-        for key, value in t.system_attrs.items():
-            storage.set_trial_system_attr(trial_id, key, value)
-        storage.set_trial_state_values(trial_id, t.state, t.values)
+    """Write the trials as workers do: create, set each param, report, finish."""
+    _workload.populate(RedisStorage(url, prefix=prefix), n_trials, STUDY)
 
 
 def cold_load(url: str, prefix: str) -> None:

@@ -395,3 +395,12 @@ def test_threads_share_one_storage(storage) -> None:
     fresh = RedisStorage.from_client(storage._client, prefix=storage._keys.prefix)
     assert fresh.get_all_trials(sid) == trials
     assert storage.get_n_trials(sid) == 120
+
+
+def test_made_up_ids_leave_no_cache_behind(storage) -> None:  # noqa: ANN001
+    for bogus in (10**6, 10**6 + 1):
+        with pytest.raises(KeyError):
+            storage.get_all_trials(bogus)
+        with pytest.raises(KeyError):
+            storage.get_trial(bogus << 32)
+    assert storage._caches == {} and storage._dists == {}

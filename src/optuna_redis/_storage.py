@@ -546,21 +546,20 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         study_id, number = split_trial_id(trial_id)
         key = self._keys.trial(study_id, number)
-        dists = self._study_dists(study_id)
+        # Kept only once the trial is found, so made-up ids leave nothing behind.
+        dists = self._dists.get(study_id) or StudyDistributions()
         dists_key = self._keys.dists(study_id)
         reply = self._scripts.get_trial(keys=[key, dists_key], args=[len(dists.registered)])
         if not reply:
             raise KeyError(f"No trial with trial_id {trial_id} exists.")
         record, new_dists = reply
+        dists = self._dists.setdefault(study_id, dists)
         if new_dists:
             dists.register(dists_key, new_dists)
         return self._codec.decode_trial(key, trial_id, number, record, dists)
 
     def _study_dists(self, study_id: int) -> StudyDistributions:
-        dists = self._dists.get(study_id)
-        if dists is None:
-            dists = self._dists.setdefault(study_id, StudyDistributions())
-        return dists
+        return self._dists.setdefault(study_id, StudyDistributions())
 
     def _forget(self, study_id: int) -> None:
         with self._lock:
@@ -663,11 +662,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         return result  # type: ignore[return-value]
 
     def _cold_load(self, study_id: int) -> _StudyCache:
-        cache = _StudyCache(self._study_dists(study_id))
         meta = self._keys.meta(study_id)
         seq, n_trials = self._client.hmget(meta, "seq", "n")
         if seq is None:
             raise KeyError(f"No study with study_id {study_id} exists.")
+        cache = _StudyCache(self._study_dists(study_id))
         cache.seq, n_trials = _parse_id(seq, meta), _parse_id(n_trials, meta)
         head = self._keys.trial_head(study_id)
         dists_key = self._keys.dists(study_id)
