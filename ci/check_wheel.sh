@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# Whether a wheel holds the compiled codec. (Not `unzip -l | grep -q`: grep's early exit
+# breaks the pipe, and pipefail then fails the check at random.)
+has_codec() {
+    python -c 'import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+sys.exit(0 if any(n.startswith("optuna_redis/_codec_c") and n.endswith(".so") for n in names) else 1)' "$1"
+}
+
 python -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/wheels" .
 wheel=$(ls "$work"/wheels/optuna_redis-*.whl)
 echo "built $(basename "$wheel")"
@@ -14,8 +22,7 @@ case "$(basename "$wheel")" in
     *-cp3*-linux_*.whl | *-cp3*-macosx_*.whl) ;;
     *) echo "expected a platform wheel, got $(basename "$wheel")" >&2; exit 1 ;;
 esac
-python -m zipfile -l "$wheel" | grep -q "optuna_redis/_codec_c.*\.so" \
-    || { echo "the wheel holds no compiled codec" >&2; exit 1; }
+has_codec "$wheel" || { echo "the wheel holds no compiled codec" >&2; exit 1; }
 
 python -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$wheel"
@@ -30,7 +37,7 @@ print("installed wheel uses", c.IMPLEMENTATION.__file__)
 "$work/venv/bin/python" -m build --sdist --outdir "$work/sdist" . >/dev/null
 sdist=$(ls "$work"/sdist/optuna_redis-*.tar.gz)
 python -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/from-sdist" "$sdist"
-python -m zipfile -l "$work"/from-sdist/optuna_redis-*.whl | grep -q "optuna_redis/_codec_c.*\.so" \
+has_codec "$(ls "$work"/from-sdist/optuna_redis-*.whl)" \
     || { echo "the wheel built from $(basename "$sdist") holds no compiled codec" >&2; exit 1; }
 echo "built $(basename "$sdist"), and from it a wheel with the compiled codec"
 
