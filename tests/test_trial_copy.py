@@ -10,7 +10,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from optuna_redis import RedisStorage
-from optuna_redis._trial_copy import copy_trial
+from optuna_redis._trials import copy_trial
 
 
 def _rich_trial() -> optuna.trial.FrozenTrial:
@@ -54,3 +54,25 @@ def test_storage_deepcopy_protects_its_cache(storage: RedisStorage) -> None:
     copies[0].params.clear()
     copies[0].values.clear()
     assert storage.get_all_trials(study_id, deepcopy=False) == snapshot
+
+
+def test_decoded_trials_deepcopy_fast_and_pickle_plain(storage: RedisStorage) -> None:
+    import pickle
+
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE, StudyDirection.MINIMIZE])
+    storage.create_new_trial(study_id, _rich_trial())
+    (decoded,) = storage.get_all_trials(study_id, deepcopy=False)
+    assert isinstance(decoded, optuna.trial.FrozenTrial)
+    assert repr(decoded).startswith("FrozenTrial(number=0, ")
+    assert repr(decoded) == repr(copy.deepcopy(decoded))
+
+    copied = copy.deepcopy(decoded)
+    assert type(copied) is optuna.trial.FrozenTrial and copied == decoded
+    copied.user_attrs["nested"]["a"].clear()
+    assert decoded.user_attrs["nested"]["a"] == [1, {"b": [2]}]
+
+    # Pickles (and shallow-copies) as a plain FrozenTrial: a reader needs no optuna-redis.
+    restored = pickle.loads(pickle.dumps(decoded))
+    assert type(restored) is optuna.trial.FrozenTrial and restored == decoded
+    assert type(copy.copy(decoded)) is optuna.trial.FrozenTrial
+    assert b"optuna_redis" not in pickle.dumps(decoded)

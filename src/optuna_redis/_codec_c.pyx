@@ -34,12 +34,12 @@ from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.distributions import distribution_to_json
-from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import orjson
 
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._keys import TRIAL_NUMBER_BITS
+from optuna_redis._trials import FrozenTrial as DecodedTrial
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void* op)
@@ -83,8 +83,8 @@ cdef object _orjson_loads = orjson.loads
 cdef object _orjson_dumps = orjson.dumps
 cdef object _json_loads = json.loads
 cdef object _fromisoformat = datetime.datetime.fromisoformat
-cdef object _FrozenTrial = FrozenTrial
-cdef object _new_trial = FrozenTrial.__new__
+cdef object _DecodedTrial = DecodedTrial
+cdef object _new_trial = DecodedTrial.__new__
 cdef object _FloatDistribution = FloatDistribution
 cdef object _IntDistribution = IntDistribution
 cdef object _CategoricalDistribution = CategoricalDistribution
@@ -481,8 +481,9 @@ cdef object _decode_trial(trial_id, number, record, object dists):
         pos = end
 
     # FrozenTrial.__init__ only stores its arguments (values as a new list); the record
-    # was checked above, so the attributes are set directly, in __init__'s order.
-    trial = _new_trial(_FrozenTrial)
+    # was checked above, so the attributes are set directly, in __init__'s order, on the
+    # FrozenTrial subclass both codecs return (see _trials).
+    trial = _new_trial(_DecodedTrial)
     d = trial.__dict__
     d["_number"] = number
     d["state"] = state

@@ -54,6 +54,7 @@ import orjson
 from optuna_redis._distributions import StudyDistributions
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._keys import trial_id_of
+from optuna_redis._trials import FrozenTrial as DecodedTrial
 
 __all__ = [
     "CorruptRecordError",
@@ -376,7 +377,7 @@ def _decode_trial(
         else:
             raise ValueError(f"unknown entry tag {record[pos : pos + 1]!r} at offset {pos}")
         pos = end
-    return FrozenTrial(
+    return DecodedTrial(
         number=number,
         state=state,
         value=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Sequence
+import copy
 import datetime
 import pickle
 import threading
@@ -39,7 +40,6 @@ from optuna_redis._keys import Keys
 from optuna_redis._keys import split_trial_id
 from optuna_redis._keys import trial_id_of
 from optuna_redis._scripts import Scripts
-from optuna_redis._trial_copy import copy_trial
 
 StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 
@@ -576,7 +576,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         trials = self._synced_trials(study_id)
         if states is not None:
             trials = [t for t in trials if t.state in states]
-        return [copy_trial(t) for t in trials] if deepcopy else trials
+        # The decoded trials' __deepcopy__ is the specialised copy_trial.
+        return copy.deepcopy(trials) if deepcopy else trials
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         # One round trip (the sync, which also raises KeyError for a deleted study): the

@@ -1,4 +1,4 @@
-"""Copies of FrozenTrials for ``get_all_trials(deepcopy=True)``, much cheaper than deepcopy.
+"""The trials the storage hands out, and their copies, much cheaper than a generic deepcopy.
 
 A FrozenTrial holds a few mutable containers (params, distributions, intermediate values,
 attrs, values) around immutable leaves (floats, strings, datetimes, distributions, states).
@@ -11,14 +11,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from optuna.trial import FrozenTrial
+import optuna
 
-_new = FrozenTrial.__new__
+_new = optuna.trial.FrozenTrial.__new__
+_Plain = optuna.trial.FrozenTrial
 
 
-def copy_trial(trial: FrozenTrial) -> FrozenTrial:
+class FrozenTrial(optuna.trial.FrozenTrial):
+    """An ``optuna.trial.FrozenTrial`` as the codecs decode it from Redis.
+
+    It is a FrozenTrial in every respect (same attributes, equality, repr) but two:
+    ``copy.deepcopy`` of it is ``copy_trial`` (Optuna deep-copies trials often: every
+    ``study.trials``, ``study.best_trial``, each stale-trial callback), and it pickles
+    and shallow-copies as a plain ``optuna.trial.FrozenTrial``, so nothing that receives
+    it needs optuna-redis.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> optuna.trial.FrozenTrial:
+        copy = copy_trial(self)
+        memo[id(self)] = copy
+        return copy
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _new, (_Plain,), dict(self.__dict__)
+
+
+def copy_trial(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+    """A plain FrozenTrial that shares nothing mutable with ``trial``."""
     source = trial.__dict__
-    copy = _new(FrozenTrial)
+    copy = _new(_Plain)
     attrs = copy.__dict__
     attrs.update(source)
     values = source["_values"]
