@@ -51,14 +51,21 @@ _COLD_CHUNK = 5000
 
 
 class _StudyCache:
-    """Decoded trials of one study, in sync with Redis up to change sequence ``seq``."""
+    """Decoded trials of one study, in sync with Redis up to change sequence ``seq``.
 
-    __slots__ = ("seq", "trials", "dists")
+    ``snapshot`` is the list handed out by reads, and ``by_states`` its filtered versions;
+    neither is mutated once handed out (a change makes new ones), so a read with nothing
+    changed costs O(1) here too.
+    """
+
+    __slots__ = ("seq", "trials", "dists", "snapshot", "by_states")
 
     def __init__(self, dists: StudyDistributions) -> None:
         self.seq = 0
         self.trials: list[FrozenTrial | None] = []
         self.dists = dists
+        self.snapshot: list[FrozenTrial] | None = None
+        self.by_states: dict[frozenset[TrialState], list[FrozenTrial]] = {}
 
 
 class RedisStorage(BaseStorage, BaseHeartbeat):
@@ -573,17 +580,22 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         deepcopy: bool = True,
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
-        trials = self._synced_trials(study_id)
+        trials, by_states = self._synced(study_id)
         if states is not None:
-            trials = [t for t in trials if t.state in states]
+            key = frozenset(states) if isinstance(states, (tuple, list, set, frozenset)) else None
+            filtered = by_states.get(key) if key is not None else None
+            if filtered is None:
+                filtered = [t for t in trials if t.state in states]
+                if key is not None:
+                    by_states[key] = filtered
+            trials = filtered
         # The decoded trials' __deepcopy__ is the specialised copy_trial.
         return copy.deepcopy(trials) if deepcopy else trials
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         # One round trip (the sync, which also raises KeyError for a deleted study): the
         # directions of a study that exists are known once read.
-        trials = self._synced_trials(study_id)
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        complete = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             raise ValueError("No trials are completed yet.")
         directions = self._directions.get(study_id) or self.get_study_directions(study_id)
@@ -617,8 +629,13 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             raise KeyError(f"No trial with trial_id {trial_id} exists.")
         return number
 
-    def _synced_trials(self, study_id: int) -> list[FrozenTrial]:
-        """Bring this study's cache up to date and return its trials.
+    def _synced(
+        self, study_id: int
+    ) -> tuple[list[FrozenTrial], dict[frozenset[TrialState], list[FrozenTrial]]]:
+        """Bring this study's cache up to date; return its snapshot and filtered snapshots.
+
+        The two are taken together under the lock: a filtered list stored in that dict
+        afterwards belongs to that snapshot, whatever other threads sync meanwhile.
 
         A warm cache costs one round trip when little changed: the ``sync_trials`` script
         returns the records changed since the cache's change sequence number. A cold cache
@@ -654,13 +671,16 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 if complete:
                     break
             self._caches[study_id] = cache
-            result = list(cache.trials)
-        for number, trial in enumerate(result):
-            if trial is None:
-                raise CorruptRecordError(
-                    f"The trial record at Redis key {head + str(number)!r} is missing."
-                )
-        return result  # type: ignore[return-value]
+            if cache.snapshot is None:
+                snapshot = list(cache.trials)
+                for number, trial in enumerate(snapshot):
+                    if trial is None:
+                        raise CorruptRecordError(
+                            f"The trial record at Redis key {head + str(number)!r} is missing."
+                        )
+                cache.snapshot = snapshot  # type: ignore[assignment]
+                cache.by_states = {}
+            return cache.snapshot, cache.by_states
 
     def _cold_load(self, study_id: int) -> _StudyCache:
         meta = self._keys.meta(study_id)
@@ -694,6 +714,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         trials = cache.trials
         if len(trials) < n_trials:
             trials.extend([None] * (n_trials - len(trials)))
+            cache.snapshot = None
+        if items:
+            cache.snapshot = None
         head = self._keys.trial_head(study_id)
         for number, trial in self._codec.decode_trials(head, study_id, items, cache.dists):
             if number >= n_trials:
