@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Sequence
-import copy
 import datetime
 import pickle
 import threading
@@ -40,6 +39,7 @@ from optuna_redis._keys import Keys
 from optuna_redis._keys import split_trial_id
 from optuna_redis._keys import trial_id_of
 from optuna_redis._scripts import Scripts
+from optuna_redis._trials import deepcopy_trials
 
 StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 
@@ -590,7 +590,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                     by_states[key] = filtered
             trials = filtered
         # The decoded trials' __deepcopy__ is the specialised copy_trial.
-        return copy.deepcopy(trials) if deepcopy else trials
+        return deepcopy_trials(trials) if deepcopy else trials
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         # One round trip (the sync, which also raises KeyError for a deleted study): the

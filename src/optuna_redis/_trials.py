@@ -9,6 +9,8 @@ not copied: Optuna treats them as values and never mutates one.
 
 from __future__ import annotations
 
+import copy
+import gc
 from typing import Any
 
 import optuna
@@ -28,19 +30,34 @@ class FrozenTrial(optuna.trial.FrozenTrial):
     """
 
     def __deepcopy__(self, memo: dict[int, Any]) -> optuna.trial.FrozenTrial:
-        copy = copy_trial(self)
-        memo[id(self)] = copy
-        return copy
+        result = copy_trial(self)
+        memo[id(self)] = result
+        return result
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _new, (_Plain,), dict(self.__dict__)
 
 
+def deepcopy_trials(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """``copy.deepcopy(trials)``, with the cyclic GC paused while the copies pile up.
+
+    Left running, it would walk the growing heap again and again during a large copy
+    (half the time of copying 10k trials) and find nothing to free: copies are acyclic.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return copy.deepcopy(trials)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def copy_trial(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
     """A plain FrozenTrial that shares nothing mutable with ``trial``."""
     source = trial.__dict__
-    copy = _new(_Plain)
-    attrs = copy.__dict__
+    result = _new(_Plain)
+    attrs = result.__dict__
     attrs.update(source)
     values = source["_values"]
     if values is not None:
@@ -50,7 +67,7 @@ def copy_trial(trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
     attrs["intermediate_values"] = dict(source["intermediate_values"])
     attrs["_user_attrs"] = _copy_json_dict(source["_user_attrs"])
     attrs["_system_attrs"] = _copy_json_dict(source["_system_attrs"])
-    return copy
+    return result
 
 
 def _copy_json_dict(d: dict[str, Any]) -> dict[str, Any]:
