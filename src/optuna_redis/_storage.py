@@ -231,9 +231,6 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 stacklevel=3,
             )
         self.heartbeat_interval = heartbeat_interval
-        # Scripts that make a trial RUNNING also record its first heartbeat, so a worker
-        # killed before its heartbeat thread ran still leaves a trial that goes stale.
-        self._heartbeat_flag = b"0" if heartbeat_interval is None else b"1"
         self.grace_period = grace_period
         self.heartbeat_stale_trial_callback = (
             heartbeat_stale_trial_callback or failed_trial_callback
@@ -436,8 +433,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             record = codec.encode_trial(template_trial)
         keys = self._keys
         number = self._scripts.create_trial(
-            keys=[keys.meta(study_id), keys.changes(study_id), keys.heartbeats(study_id)],
-            args=[keys.trial_head(study_id), record, self._heartbeat_flag],
+            keys=[keys.meta(study_id), keys.changes(study_id)],
+            args=[keys.trial_head(study_id), record],
         )
         if number == -1:
             raise KeyError(f"No study with study_id {study_id} exists.")
@@ -507,7 +504,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 keys.heartbeats(study_id),
                 keys.trial(study_id, number),
             ],
-            args=[number, encoded_state, entries, self._heartbeat_flag],
+            args=[number, encoded_state, entries],
         )
         if result == 1:
             return True

@@ -1,8 +1,7 @@
 -- Change a trial's state. RUNNING is only entered from WAITING, so of many workers
 -- claiming one WAITING trial exactly one gets 1; a finished trial never changes again.
 -- KEYS: meta, changes, heartbeats, trial
--- ARGV: trial number, new state digit, entries to append (datetime, values),
---       '1' to start the heartbeat when the trial becomes RUNNING
+-- ARGV: trial number, new state digit, entries to append (datetime, values)
 -- Returns 1 changed, 0 RUNNING -> RUNNING refused, -1 no trial, -2 finished.
 local new = ARGV[2]
 local state = redis.call('GETRANGE', KEYS[4], 0, 0)
@@ -21,9 +20,6 @@ local record = new .. string.sub(redis.call('GET', KEYS[4]), 2) .. ARGV[3]
 redis.call('SET', KEYS[4], record)
 if new == '1' or new == '2' or new == '3' then
   redis.call('ZREM', KEYS[3], ARGV[1])
-elseif new == '0' and ARGV[4] == '1' then
-  local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[3], tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
