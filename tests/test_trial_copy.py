@@ -76,3 +76,21 @@ def test_decoded_trials_deepcopy_fast_and_pickle_plain(storage: RedisStorage) ->
     assert type(restored) is optuna.trial.FrozenTrial and restored == decoded
     assert type(copy.copy(decoded)) is optuna.trial.FrozenTrial
     assert b"optuna_redis" not in pickle.dumps(decoded)
+
+
+def test_decoded_objects_are_left_to_reference_counting(storage: RedisStorage) -> None:
+    import gc
+
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE, StudyDirection.MINIMIZE])
+    storage.create_new_trial(study_id, _rich_trial())
+    (decoded,) = storage.get_all_trials(study_id, deepcopy=False)
+    from optuna_redis import _codec
+
+    if _codec.USE_EXTENSIONS and storage._codec is _codec.IMPLEMENTATION:
+        # The compiled codec untracks what it builds; all of it is acyclic.
+        for obj in (decoded, decoded.__dict__, decoded.distributions, decoded.values):
+            assert not gc.is_tracked(obj)
+        assert not gc.is_tracked(decoded.user_attrs["nested"]["a"])
+    # Whichever codec: the copies a user gets are ordinary, tracked objects.
+    copied = copy.deepcopy(decoded)
+    assert gc.is_tracked(copied) and gc.is_tracked(copied.user_attrs["nested"]["a"])

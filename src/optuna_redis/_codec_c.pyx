@@ -273,7 +273,9 @@ def decode_trials(str head, study_id, list items, object dists):
                 raise CorruptRecordError(
                     f"Cannot decode the trial record at Redis key {head + str(number)!r}: {e}"
                 ) from None
-            out.append((number, trial))
+            pair = (number, trial)
+            PyObject_GC_UnTrack(<PyObject*>pair)  # an int and an untracked trial
+            out.append(pair)
     finally:
         if was_enabled:
             gc.enable()
@@ -507,4 +509,18 @@ cdef object _decode_trial(trial_id, number, record, object dists):
     PyObject_GC_UnTrack(<PyObject*>distributions)
     if values is not None:
         PyObject_GC_UnTrack(<PyObject*>values)
+    # Attribute values are fresh JSON trees: no cycles, shared with nothing.
+    _untrack_json(user_attrs)
+    _untrack_json(system_attrs)
     return trial
+
+
+cdef void _untrack_json(object value) except *:
+    if type(value) is dict:
+        for item in (<dict>value).values():
+            _untrack_json(item)
+        PyObject_GC_UnTrack(<PyObject*>value)
+    elif type(value) is list:
+        for item in <list>value:
+            _untrack_json(item)
+        PyObject_GC_UnTrack(<PyObject*>value)
