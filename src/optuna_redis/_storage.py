@@ -328,7 +328,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             keys=[keys.study_names, keys.studies, *keys.study_keys(study_id)],
             args=[study_id, keys.trial_head(study_id)],
         )
-        self._forget(study_id)
+        with self._lock:
+            self._forget(study_id)
         if result == -1:
             raise KeyError(f"No study with study_id {study_id} exists.")
 
@@ -566,10 +567,10 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         return self._dists.setdefault(study_id, StudyDistributions())
 
     def _forget(self, study_id: int) -> None:
-        with self._lock:
-            self._caches.pop(study_id, None)
-            self._dists.pop(study_id, None)
-            self._directions.pop(study_id, None)
+        """Drop what this storage keeps of a study; the caller holds ``_lock``."""
+        self._caches.pop(study_id, None)
+        self._dists.pop(study_id, None)
+        self._directions.pop(study_id, None)
 
     def get_all_trials(
         self,
@@ -657,8 +658,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                     args=[head, cache.seq, _SYNC_CHUNK, len(cache.dists.registered)],
                 )
                 if reply == -1:
-                    self._caches.pop(study_id, None)
-                    self._dists.pop(study_id, None)
+                    self._forget(study_id)
                     raise KeyError(f"No study with study_id {study_id} exists.")
                 cursor, n_trials, complete, new_dists = reply[:4]
                 if new_dists:
