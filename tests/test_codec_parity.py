@@ -5,6 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
+from optuna.distributions import CategoricalDistribution
+from optuna.distributions import FloatDistribution
+from optuna.distributions import IntDistribution
 from optuna.trial import FrozenTrial
 import pytest
 
@@ -56,3 +59,63 @@ def test_same_attr_bytes(value) -> None:
 @given(step=st.integers(-(2**63), 2**63 - 1), value=st.floats())
 def test_same_intermediate_entry(step: int, value: float) -> None:
     assert _codec_c.intermediate_entry(step, value) == _codec_py.intermediate_entry(step, value)
+
+
+_POOL = {
+    "a": FloatDistribution(0, 1),
+    "b": IntDistribution(0, 9),
+    "c": CategoricalDistribution(["x", "y"]),
+    "d": FloatDistribution(-1, 1),
+}
+# A distribution a param entry may carry instead of the study's registered one.
+_OTHER = {
+    "a": FloatDistribution(0, 2),
+    "b": IntDistribution(0, 5),
+    "c": CategoricalDistribution(["y", "x"]),
+    "d": FloatDistribution(-1, 1, step=0.5),
+}
+_entries = st.lists(
+    st.tuples(st.sampled_from(sorted(_POOL)), st.booleans(), st.integers(0, 1)), max_size=6
+)
+
+
+def _record(state: str, entries: list[tuple[str, bool, int]]) -> bytes:
+    parts = [state.encode()]
+    for name, other, value in entries:
+        dist_json = _codec_py.encode_distribution(_OTHER[name]) if other else b""
+        parts.append(_codec_py.param_entry(name.encode(), float(value), dist_json))
+    return b"".join(parts)
+
+
+def _study_dists() -> StudyDistributions:
+    dists = StudyDistributions()
+    flat = []
+    for name, dist in _POOL.items():
+        flat += (name.encode(), _codec_py.encode_distribution(dist))
+    dists.register("p:s:{1}:dists", flat)
+    return dists
+
+
+@PARITY
+@given(
+    specs=st.lists(_entries, min_size=1, max_size=10),
+    states=st.lists(st.sampled_from("0123"), min_size=10, max_size=10),
+    split=st.integers(0, 10),
+)
+def test_bulk_decode_agrees_on_recurring_params(
+    specs: list[list[tuple[str, bool, int]]], states: list[str], split: int
+) -> None:
+    """Trials over one small search space, as a study's are: the same params in the same
+    order, prefixes of them (running trials), other orders, a param set twice in one
+    record, a distribution other than the registered one; decoded in two batches that
+    share the study's distributions, as a cold load and the syncs after it do."""
+    items = []
+    for number, entries in enumerate(specs):
+        items += (number, _record(states[number], entries))
+    head = "p:s:{1}:t:"
+    cut = 2 * min(split, len(specs))
+    got_dists, want_dists = _study_dists(), _study_dists()
+    got = _codec_c.decode_trials(head, 1, items[:cut], got_dists)
+    got += _codec_c.decode_trials(head, 1, items[cut:], got_dists)
+    want = _codec_py.decode_trials(head, 1, items, want_dists)
+    assert [(n, repr(vars(t))) for n, t in got] == [(n, repr(vars(t))) for n, t in want]

@@ -16,6 +16,8 @@ from cpython.datetime cimport import_datetime
 from cpython.float cimport PyFloat_FromDouble
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
+from cpython.object cimport PyObject_GenericGetDict
+from cpython.object cimport PyTypeObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int64_t
 from libc.stdint cimport uint32_t
@@ -84,7 +86,8 @@ cdef object _orjson_dumps = orjson.dumps
 cdef object _json_loads = json.loads
 cdef object _fromisoformat = datetime.datetime.fromisoformat
 cdef object _DecodedTrial = DecodedTrial
-cdef object _new_trial = DecodedTrial.__new__
+cdef object _TRIAL_CLASS = DecodedTrial  # its metaclass is ABCMeta
+cdef tuple _NO_ARGS = ()
 cdef object _FloatDistribution = FloatDistribution
 cdef object _IntDistribution = IntDistribution
 cdef object _CategoricalDistribution = CategoricalDistribution
@@ -374,30 +377,79 @@ cdef object _external(object dist, double value):
     return dist.to_external_repr(PyFloat_FromDouble(value))
 
 
-cdef tuple _param_slot(
-    list memo, Py_ssize_t k, bytes record, const unsigned char* buf,
-    Py_ssize_t name_start, Py_ssize_t name_stop, Py_ssize_t json_start, Py_ssize_t end,
-    object dists,
-):
-    """(name bytes, name, JSON, distribution) of a param, mostly without allocating.
+cdef class _Memo:
+    """What the decoder saw in the last trials of a study (``StudyDistributions.memo``).
 
-    The trials of a study mostly set the same params in the same order, so ``memo[k]``
-    remembers the k-th param seen last; a bytewise compare of name and JSON confirms it
-    (an empty JSON means the study's registered distribution, which never changes).
-    Otherwise the name is decoded and the distribution looked up, as in ``_codec_py``.
+    The trials of a study mostly set the same params and attrs in the same order. So
+    ``params[k]`` remembers the k-th param entry seen last, as (name bytes, name, JSON,
+    distribution), and ``attr_names[k]`` the k-th attr key, as (bytes, str); a bytewise
+    compare confirms a match, and a match reuses the decoded (and already hashed) name and
+    distribution. While every param of a trial matches ``params`` in order, its params dict
+    starts as a copy of ``params_template`` (those names, in that order) whose values are
+    replaced one by one, and its distributions dict is a copy of ``dists_template``: dict
+    copies cost a fraction of building the dicts entry by entry.
+    """
+
+    cdef list params
+    cdef list attr_names
+    cdef dict params_template
+    cdef dict dists_template
+    cdef bint stale
+
+    def __cinit__(self):
+        self.params = []
+        self.attr_names = []
+        self.stale = True
+
+    cdef bint refresh(self) except -1:
+        """Rebuild the templates after ``params`` changed; False if they are unusable."""
+        cdef tuple slot
+        if self.stale:
+            self.params_template = {}
+            self.dists_template = {}
+            for slot in self.params:
+                self.params_template[slot[1]] = None
+                self.dists_template[slot[1]] = slot[3]
+            self.stale = False
+        # A record that set one name twice leaves a name twice in ``params``: no template.
+        return len(self.params_template) == len(self.params)
+
+
+cdef _Memo _memo_of(object dists):
+    memo = dists.memo
+    if type(memo) is not _Memo:
+        memo = _Memo()
+        dists.memo = memo
+    return <_Memo>memo
+
+
+cdef tuple _param_slot(
+    _Memo memo, Py_ssize_t k, bytes record, const unsigned char* buf,
+    Py_ssize_t name_start, Py_ssize_t name_stop, Py_ssize_t json_start, Py_ssize_t end,
+    object dists, bint* hit,
+):
+    """(name bytes, name, JSON, distribution) of the k-th param entry of a record.
+
+    ``memo.params[k]`` when name and JSON match it bytewise (an empty JSON means the
+    study's registered distribution, which never changes), and ``hit`` is set. Otherwise
+    the name is decoded and the distribution looked up, as in ``_codec_py``, and the
+    result remembered at ``k``.
     """
     cdef bytes known_name, known_json
     cdef tuple slot
+    cdef list seen = memo.params
     cdef Py_ssize_t name_len = name_stop - name_start, json_len = end - json_start
-    if k < len(memo):
-        slot = <tuple>memo[k]
+    if k < len(seen):
+        slot = <tuple>seen[k]
         known_name = <bytes>slot[0]
         known_json = <bytes>slot[2]
         if PyBytes_GET_SIZE(known_name) == name_len \
                 and PyBytes_GET_SIZE(known_json) == json_len \
                 and memcmp(PyBytes_AS_STRING(known_name), buf + name_start, name_len) == 0 \
                 and memcmp(PyBytes_AS_STRING(known_json), buf + json_start, json_len) == 0:
+            hit[0] = True
             return slot
+    hit[0] = False
     name = _text(buf, name_start, name_stop)
     if json_len == 0:
         dist = dists.registered.get(name)
@@ -408,11 +460,48 @@ cdef tuple _param_slot(
         dist_json = record[json_start:end]
         dist = dists.parse(dist_json)
     slot = (record[name_start:name_stop], name, dist_json, dist)
-    if k < len(memo):
-        memo[k] = slot
-    elif k == len(memo):
-        memo.append(slot)
+    if k < len(seen):
+        seen[k] = slot
+        memo.stale = True
+    elif k == len(seen):
+        seen.append(slot)
+        memo.stale = True
     return slot
+
+
+cdef str _attr_name(
+    _Memo memo, Py_ssize_t k, bytes record, const unsigned char* buf,
+    Py_ssize_t start, Py_ssize_t stop,
+):
+    """The k-th attr key of a record, from ``memo.attr_names`` when it matches bytewise."""
+    cdef list seen = memo.attr_names
+    cdef tuple known
+    cdef bytes known_name
+    cdef Py_ssize_t n = stop - start
+    if k < len(seen):
+        known = <tuple>seen[k]
+        known_name = <bytes>known[0]
+        if PyBytes_GET_SIZE(known_name) == n \
+                and memcmp(PyBytes_AS_STRING(known_name), buf + start, n) == 0:
+            return <str>known[1]
+    name = _text(buf, start, stop)
+    if k < len(seen):
+        seen[k] = (record[start:stop], name)
+    elif k == len(seen):
+        seen.append((record[start:stop], name))
+    return name
+
+
+cdef dict _first(dict d, Py_ssize_t n):
+    """A new dict of the first n items of d."""
+    cdef dict out = {}
+    if n:
+        for key, value in d.items():
+            out[key] = value
+            n -= 1
+            if n == 0:
+                break
+    return out
 
 
 cdef object _decode_trial(trial_id, number, record, object dists):
@@ -434,8 +523,12 @@ cdef object _decode_trial(trial_id, number, record, object dists):
     cdef dict intermediate_values = {}
     cdef dict user_attrs = {}
     cdef dict system_attrs = {}
-    cdef list memo = dists.memo
-    cdef Py_ssize_t pos = 1, start, end, rest, k, n_params = 0
+    cdef _Memo memo = _memo_of(dists)
+    # While True, every param so far matched memo.params at its position, and params is
+    # a copy of memo.params_template with the first n_params values replaced.
+    cdef bint templated = memo.refresh()
+    cdef bint hit
+    cdef Py_ssize_t pos = 1, start, end, rest, k, n_params = 0, n_attrs = 0
     cdef uint32_t length
     cdef unsigned char tag
     cdef int64_t step
@@ -453,10 +546,21 @@ cdef object _decode_trial(trial_id, number, record, object dists):
             rest = _name_end(buf, start, end)
             if end - rest < 8:
                 raise ValueError(f"param entry at offset {pos} is too short")
-            slot = _param_slot(memo, n_params, rec, buf, start + 4, rest, rest + 8, end, dists)
+            slot = _param_slot(
+                memo, n_params, rec, buf, start + 4, rest, rest + 8, end, dists, &hit
+            )
+            value = _external(slot[3], _f64(buf + rest))
+            if templated and not hit:
+                # Leave the template: keep what this record set so far, in its order.
+                templated = False
+                params = _first(params, n_params)
+                distributions = _first(memo.dists_template, n_params)
+            elif templated and n_params == 0:
+                params = memo.params_template.copy()
             n_params += 1
-            params[slot[1]] = _external(slot[3], _f64(buf + rest))
-            distributions[slot[1]] = slot[3]
+            params[slot[1]] = value
+            if not templated:
+                distributions[slot[1]] = slot[3]
         elif tag == b"I":
             if length != 16:
                 raise ValueError(f"intermediate value entry at offset {pos} is not 16 bytes")
@@ -464,11 +568,14 @@ cdef object _decode_trial(trial_id, number, record, object dists):
             intermediate_values[PyLong_FromLongLong(step)] = PyFloat_FromDouble(_f64(buf + start + 8))
         elif tag == b"U":
             rest = _name_end(buf, start, end)
-            name = _text(buf, start + 4, rest)  # before the value, as the reference does
+            # The name before the value, as the reference does.
+            name = _attr_name(memo, n_attrs, rec, buf, start + 4, rest)
+            n_attrs += 1
             user_attrs[name] = _attr(<const char*>buf + rest, end - rest)
         elif tag == b"A":
             rest = _name_end(buf, start, end)
-            name = _text(buf, start + 4, rest)
+            name = _attr_name(memo, n_attrs, rec, buf, start + 4, rest)
+            n_attrs += 1
             system_attrs[name] = _attr(<const char*>buf + rest, end - rest)
         elif tag == b"V":
             if length % 8:
@@ -482,11 +589,19 @@ cdef object _decode_trial(trial_id, number, record, object dists):
             raise ValueError(f"unknown entry tag {rec[pos:pos + 1]!r} at offset {pos}")
         pos = end
 
+    if templated:
+        if n_params == len(memo.params):
+            distributions = memo.dists_template.copy()
+        else:  # fewer params than the template (e.g. a trial still running)
+            params = _first(params, n_params)
+            distributions = _first(memo.dists_template, n_params)
+
     # FrozenTrial.__init__ only stores its arguments (values as a new list); the record
     # was checked above, so the attributes are set directly, in __init__'s order, on the
     # FrozenTrial subclass both codecs return (see _trials).
-    trial = _new_trial(_DecodedTrial)
-    d = trial.__dict__
+    # object.__new__ without the call machinery; the class has no __new__ of its own.
+    trial = (<PyTypeObject*>_TRIAL_CLASS).tp_new(<type>_TRIAL_CLASS, <PyObject*>_NO_ARGS, NULL)
+    cdef dict d = PyObject_GenericGetDict(trial, NULL)
     d["_number"] = number
     d["state"] = state
     d["_values"] = values

@@ -21,8 +21,8 @@ class StudyDistributions:
     the first distribution the study saw under that name). A param entry that carries no
     JSON means that distribution, which keeps records small.
 
-    ``memo`` is scratch space for the compiled codec (its record of the params it saw
-    last); the pure codec leaves it alone.
+    ``memo`` is scratch space for the compiled codec (what it saw in the last trials it
+    decoded, see ``_codec_c._Memo``); the pure codec leaves it alone.
     """
 
     __slots__ = ("by_json", "registered", "memo")
@@ -30,7 +30,7 @@ class StudyDistributions:
     def __init__(self) -> None:
         self.by_json: dict[bytes, BaseDistribution] = {}
         self.registered: dict[str, BaseDistribution] = {}
-        self.memo: list[Any] = []
+        self.memo: Any = None
 
     def parse(self, dist_json: bytes) -> BaseDistribution:
         """The distribution of a JSON, parsed once per study."""
