@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Container
+from collections.abc import Iterator
 from collections.abc import Sequence
 import datetime
 import pickle
@@ -47,7 +48,7 @@ StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 # and the size of one reply.
 _SYNC_CHUNK = 2000
 # Records per MGET of a cold load.
-_COLD_CHUNK = 5000
+_COLD_CHUNK = 2000
 
 
 class _StudyCache:
@@ -686,17 +687,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             raise KeyError(f"No study with study_id {study_id} exists.")
         cache = _StudyCache(self._study_dists(study_id))
         cache.seq, n_trials = _parse_id(seq, meta), _parse_id(n_trials, meta)
-        head = self._keys.trial_head(study_id)
         dists_key = self._keys.dists(study_id)
-        for start in range(0, n_trials, _COLD_CHUNK):
-            numbers = range(start, min(start + _COLD_CHUNK, n_trials))
-            # MGET costs Redis half what a script returning the same records does. The
-            # dists hash is read after the records, so it holds every distribution they
-            # refer to (a param's distribution is registered before its entry is written).
-            pipe = self._client.pipeline(transaction=False)
-            pipe.mget([head + str(n) for n in numbers])
-            pipe.hgetall(dists_key)
-            records, dists = pipe.execute()
+        for numbers, records, dists in self._fetch_records(study_id, n_trials):
             if len(dists) > len(cache.dists.registered):
                 cache.dists.register(dists_key, _flat(dists))
             items: list[Any] = []
@@ -705,6 +697,57 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                     items += (number, record)
             self._store(cache, study_id, n_trials, items)
         return cache
+
+    def _fetch_records(
+        self, study_id: int, n_trials: int
+    ) -> Iterator[tuple[range, list[bytes | None], Any]]:
+        """Yield ``(numbers, records, dists hash)`` for each chunk of a study's trials.
+
+        Each chunk is one MGET (which costs Redis half what a script returning the same
+        records does) followed by HGETALL of the dists hash, read after the records so it
+        holds every distribution they refer to (a param's distribution is registered
+        before its entry is written). On a plain ``redis.Redis`` client the next chunk's
+        commands are sent before the current chunk is handed out, so Redis serves them
+        while this process decodes; other clients (e.g. a cluster) get one pipeline a chunk.
+        """
+        head = self._keys.trial_head(study_id)
+        dists_key = self._keys.dists(study_id)
+        chunks = [
+            range(start, min(start + _COLD_CHUNK, n_trials))
+            for start in range(0, n_trials, _COLD_CHUNK)
+        ]
+        client = self._client
+        if type(client) is not redis.Redis:
+            for numbers in chunks:
+                pipe = client.pipeline(transaction=False)
+                pipe.mget([head + str(n) for n in numbers])
+                pipe.hgetall(dists_key)
+                records, dists = pipe.execute()
+                yield numbers, records, dists
+            return
+        pool = client.connection_pool
+        conn = pool.get_connection()
+        try:
+
+            def send(numbers: range) -> None:
+                mget = ("MGET", *[head + str(n) for n in numbers])
+                conn.send_packed_command(conn.pack_commands([mget, ("HGETALL", dists_key)]))
+
+            if chunks:
+                send(chunks[0])
+            for i, numbers in enumerate(chunks):
+                records = conn.read_response()
+                dists = conn.read_response()
+                if i + 1 < len(chunks):
+                    send(chunks[i + 1])
+                yield numbers, records, dists
+        except BaseException:
+            # A reply may be left unread (an error, or the caller stopped early): the
+            # connection cannot be reused.
+            conn.disconnect()
+            raise
+        finally:
+            pool.release(conn)
 
     def _store(self, cache: _StudyCache, study_id: int, n_trials: int, items: list) -> None:
         """Decode ``[number, record, ...]`` into the cache of a study with n_trials trials."""
