@@ -1,20 +1,28 @@
 """Workload W of the benchmarks: trials with 10 params of 4 distribution kinds, 10
-intermediate values, user and system attrs; and the backends they are compared on."""
+intermediate values, user and system attrs; the backends they are compared on; and the
+objective of the end-to-end optimize benchmarks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Sequence
 import contextlib
 import datetime
+import json
 import os
 import random
+import shutil
+import tempfile
+from typing import Any
 import uuid
 
 import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
+from optuna.distributions import distribution_to_json
 from optuna.storages import BaseStorage
+from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
 import redis
 
@@ -68,13 +76,145 @@ def write_like_a_worker(
     return trial_id
 
 
+def workload_trials(n_trials: int) -> Iterator[optuna.trial.FrozenTrial]:
+    """The first n_trials trials of workload W, the same for every backend."""
+    rng = random.Random(0)
+    for n in range(n_trials):
+        yield workload_trial(rng, n)
+
+
 def populate(storage: BaseStorage, n_trials: int, name: str = "w") -> int:
     """A study of n_trials trials of workload W, each written as a worker writes it."""
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], name)
-    rng = random.Random(0)
-    for n in range(n_trials):
-        write_like_a_worker(storage, study_id, workload_trial(rng, n))
+    for trial in workload_trials(n_trials):
+        write_like_a_worker(storage, study_id, trial)
     return study_id
+
+
+def populate_from_templates(storage: BaseStorage, n_trials: int, name: str = "w") -> int:
+    """The same study as ``populate``, one ``create_new_trial(template_trial=...)`` a trial.
+
+    Each trial is one write instead of ~25, but what a backend stores can differ from what
+    workers write (ours: every param entry carries its distribution's JSON; journal: one
+    log record per trial).
+    """
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], name)
+    for trial in workload_trials(n_trials):
+        storage.create_new_trial(study_id, template_trial=trial)
+    return study_id
+
+
+def populate_rdb(url: str, n_trials: int, name: str = "w") -> int:
+    """The study of ``populate`` in a new RDB, written in one transaction of bulk INSERTs.
+
+    Optuna's RDBStorage writes ~25 trials/s call by call, and hardly more from templates
+    (~30/s, slower as the study grows), too slow for 10k trials. This writes the rows
+    ``RDBStorage.create_new_trial(template_trial=...)`` writes, and checks a few trials that
+    RDBStorage reads back against workload W.
+    """
+    # Imported here: SQLAlchemy is big, and most users of this module never touch an RDB.
+    from optuna.storages._rdb import models
+    import sqlalchemy
+
+    storage = RDBStorage(url)
+    try:
+        study_id = storage.create_new_study([StudyDirection.MINIMIZE], name)
+        trials = list(workload_trials(n_trials))
+        trial_table = models.TrialModel.__table__
+        with storage.engine.begin() as conn:
+            conn.execute(
+                sqlalchemy.insert(trial_table),
+                [_rdb_trial_row(study_id, n, t) for n, t in enumerate(trials)],
+            )
+            number_to_id = sqlalchemy.select(trial_table.c.number, trial_table.c.trial_id)
+            ids = dict(conn.execute(number_to_id.where(trial_table.c.study_id == study_id)).all())
+            for model, rows in _rdb_child_rows(trials, ids).items():
+                conn.execute(sqlalchemy.insert(model.__table__), rows)
+        assert storage.get_n_trials(study_id) == n_trials
+        for number in sorted({0, n_trials // 2, n_trials - 1} & set(ids)):
+            _check_same_trial(storage.get_trial(ids[number]), number, trials[number])
+        return study_id
+    finally:
+        storage.engine.dispose()
+
+
+def _naive_utc(value: datetime.datetime | None) -> datetime.datetime | None:
+    """As RDBStorage stores datetimes (TrialModel.datetime_start's setter)."""
+    if value is None:
+        return None
+    return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _rdb_trial_row(study_id: int, number: int, trial: optuna.trial.FrozenTrial) -> dict:
+    return {
+        "study_id": study_id,
+        "number": number,
+        "state": trial.state,
+        "datetime_start": _naive_utc(trial.datetime_start),
+        "datetime_complete": _naive_utc(trial.datetime_complete),
+    }
+
+
+def _rdb_child_rows(
+    trials: Sequence[optuna.trial.FrozenTrial], ids: dict[int, int]
+) -> dict[type, list[dict[str, Any]]]:
+    """The param, value, intermediate value and attribute rows of trials (number -> id)."""
+    from optuna.storages._rdb import models
+
+    values = models.TrialValueModel
+    intermediates = models.TrialIntermediateValueModel
+    rows: dict[type, list[dict[str, Any]]] = {
+        models.TrialParamModel: [],
+        values: [],
+        intermediates: [],
+        models.TrialUserAttributeModel: [],
+        models.TrialSystemAttributeModel: [],
+    }
+    for number, trial in enumerate(trials):
+        trial_id = ids[number]
+        for name, value in trial.params.items():
+            dist = trial.distributions[name]
+            rows[models.TrialParamModel].append(
+                {
+                    "trial_id": trial_id,
+                    "param_name": name,
+                    "param_value": dist.to_internal_repr(value),
+                    "distribution_json": distribution_to_json(dist),
+                }
+            )
+        for objective, value in enumerate(trial.values or []):
+            stored, kind = values.value_to_stored_repr(value)
+            rows[values].append(
+                {"trial_id": trial_id, "objective": objective, "value": stored, "value_type": kind}
+            )
+        for step, value in trial.intermediate_values.items():
+            stored, kind = intermediates.intermediate_value_to_stored_repr(value)
+            rows[intermediates].append(
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": stored,
+                    "intermediate_value_type": kind,
+                }
+            )
+        for model, attrs in (
+            (models.TrialUserAttributeModel, trial.user_attrs),
+            (models.TrialSystemAttributeModel, trial.system_attrs),
+        ):
+            for key, value in attrs.items():
+                row = {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                rows[model].append(row)
+    return rows
+
+
+def _check_same_trial(
+    got: optuna.trial.FrozenTrial, number: int, want: optuna.trial.FrozenTrial
+) -> None:
+    fields = ("state", "values", "params", "distributions", "intermediate_values")
+    fields += ("user_attrs", "system_attrs", "datetime_start", "datetime_complete")
+    assert got.number == number, (got.number, number)
+    for field in fields:
+        assert getattr(got, field) == getattr(want, field), (number, field)
 
 
 @contextlib.contextmanager
@@ -112,8 +252,92 @@ def journal_redis(url: str, prefix: str) -> BaseStorage:
     return JournalStorage(JournalRedisBackend(url, prefix=prefix))
 
 
+def rdb_raw(url: str) -> RDBStorage:
+    """RDBStorage used directly: every read queries the database."""
+    return RDBStorage(url)
+
+
+def rdb_cached(url: str) -> BaseStorage:
+    """RDBStorage as ``optuna.create_study`` uses it, behind Optuna's ``_CachedStorage``."""
+    from optuna.storages import _CachedStorage
+
+    return _CachedStorage(RDBStorage(url))
+
+
+def storage_for(backend: str, url: str, prefix: str) -> BaseStorage:
+    """A storage of a backend for the optimize benchmarks: ours, journal_redis, inmemory."""
+    if backend == "ours":
+        return ours(url, prefix)
+    if backend == "journal_redis":
+        return journal_redis(url, prefix)
+    if backend == "inmemory":
+        return optuna.storages.InMemoryStorage()
+    raise ValueError(f"unknown backend {backend!r}")
+
+
+def objective(trial: optuna.Trial) -> float:
+    """The objective of the optimize benchmarks: 10 suggests of 3 kinds, nothing else."""
+    total = 0.0
+    for i in range(8):
+        total += trial.suggest_float(f"x{i}", -10, 10) ** 2
+    total += trial.suggest_int("n", 1, 100)
+    total += 0.0 if trial.suggest_categorical("c", ["a", "b", "c"]) == "a" else 1.0
+    return total
+
+
+def sampler_for(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+def optimize_worker(
+    backend: str,
+    url: str,
+    prefix: str,
+    study_name: str,
+    n_trials: int,
+    sampler: str,
+    seed: int,
+    ready: Any,
+    go: Any,
+    done: Any,
+) -> None:
+    """A worker process: load the study, say ready, wait for go, optimize, say done.
+
+    ``ready`` and ``done`` are multiprocessing queues, ``go`` an event. Reports
+    ``(seed, None)`` or ``(seed, traceback)`` on ``done``.
+    """
+    import traceback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    said_ready = False
+    try:
+        study = optuna.load_study(
+            study_name=study_name,
+            storage=storage_for(backend, url, prefix),
+            sampler=sampler_for(sampler, seed),
+        )
+        ready.put(seed)
+        said_ready = True
+        go.wait()
+        study.optimize(objective, n_trials=n_trials)
+    except BaseException:
+        if not said_ready:  # Never leave the parent waiting for a worker that failed early.
+            ready.put(seed)
+        done.put((seed, traceback.format_exc()))
+        return
+    done.put((seed, None))
+
+
 class Studies:
-    """The same study of n trials, written by workers into each backend that is measured."""
+    """The same study of n trials, written by workers into each backend that is measured.
+
+    The RDB (SQLite) copy is built on the first ``rdb()``, so cases that do not measure
+    RDBStorage do not pay for it.
+    """
 
     def __init__(self, url: str, n: int) -> None:
         from optuna.storages import InMemoryStorage
@@ -126,7 +350,19 @@ class Studies:
         self.journal_id = populate(journal_redis(url, self.journal_prefix), n)
         self.inmemory = InMemoryStorage()
         self.inmemory_id = populate(self.inmemory, n)
+        self._rdb_dir: str | None = None
+        self._rdb: tuple[str, int] | None = None
+
+    def rdb(self) -> tuple[str, int]:
+        """The SQLite URL and study id of the same trials in an RDBStorage."""
+        if self._rdb is None:
+            self._rdb_dir = tempfile.mkdtemp(prefix="optuna-redis-bench-")
+            url = f"sqlite:///{os.path.join(self._rdb_dir, 'w.db')}"
+            self._rdb = url, populate_rdb(url, self.n)
+        return self._rdb
 
     def drop(self) -> None:
         drop_prefix(self.url, self.ours_prefix)
         drop_prefix(self.url, self.journal_prefix)
+        if self._rdb_dir is not None:
+            shutil.rmtree(self._rdb_dir, ignore_errors=True)

@@ -5,10 +5,16 @@
 Each case is a pytest-benchmark group, so its table lists the backends next to each other.
 "cold" builds a new storage object for every round (its cache starts empty); "raw" is the
 lower bound: fetching our records from Redis with MGET, decoding nothing.
+
+"rdb_raw" is ``RDBStorage`` on a SQLite file used directly, "rdb_cached" the same behind
+``_CachedStorage``, as ``optuna.create_study`` wraps it. They run for n <= 10,000 only
+(reading 100k trials from SQLite takes minutes); their study is written on first use, in
+bulk, with the same trials. For them "another worker" is another ``RDBStorage`` on the file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import random
 
 from optuna.storages import BaseStorage
@@ -19,6 +25,8 @@ import _workload
 from _workload import Studies
 
 ROUNDS = 5
+# Reading the whole study from SQLite is slow: RDB cases run up to this size.
+RDB_MAX_TRIALS = 10_000
 
 
 def _ours(studies: Studies) -> tuple[BaseStorage, int]:
@@ -33,16 +41,40 @@ def _inmemory(studies: Studies) -> tuple[BaseStorage, int]:
     return studies.inmemory, studies.inmemory_id
 
 
-BACKENDS = {"ours": _ours, "journal_redis": _journal, "inmemory": _inmemory}
+def _rdb(make: Callable[[str], BaseStorage]) -> Callable[[Studies], tuple[BaseStorage, int]]:
+    def backend(studies: Studies) -> tuple[BaseStorage, int]:
+        url, study_id = studies.rdb()
+        return make(url), study_id
+
+    return backend
+
+
+BACKENDS = {
+    "ours": _ours,
+    "journal_redis": _journal,
+    "inmemory": _inmemory,
+    "rdb_raw": _rdb(_workload.rdb_raw),
+    "rdb_cached": _rdb(_workload.rdb_cached),
+}
+# The storage another worker writes through; by default one more of the reader's backend.
+WRITERS = {"rdb_cached": "rdb_raw"}
+
+
+def _skip_if_too_big(backend: str, studies: Studies) -> None:
+    if backend.startswith("rdb") and studies.n > RDB_MAX_TRIALS:
+        pytest.skip(f"RDBStorage is measured up to n={RDB_MAX_TRIALS}: one read takes minutes")
 
 
 def _bench(benchmark, fn, rounds: int = ROUNDS, setup=None):  # noqa: ANN001
     return benchmark.pedantic(fn, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
 
 
-@pytest.mark.parametrize("backend", ["ours", "journal_redis"])
+@pytest.mark.parametrize("backend", ["ours", "journal_redis", "rdb_raw", "rdb_cached"])
 def test_cold(benchmark, studies: Studies, backend: str) -> None:
     benchmark.group = f"cold get_all_trials, n={studies.n}"
+    _skip_if_too_big(backend, studies)
+    if backend.startswith("rdb"):
+        studies.rdb()  # Written once, outside the timing.
 
     def cold() -> None:
         storage, study_id = BACKENDS[backend](studies)
@@ -64,21 +96,25 @@ def test_cold_raw_fetch(benchmark, studies: Studies) -> None:
     _bench(benchmark, raw)
 
 
-@pytest.mark.parametrize("backend", ["ours", "journal_redis", "inmemory"])
+@pytest.mark.parametrize("backend", ["ours", "journal_redis", "inmemory", "rdb_raw", "rdb_cached"])
 @pytest.mark.parametrize("deepcopy", [False, True], ids=["shared", "deepcopy"])
 def test_warm_unchanged(benchmark, studies: Studies, backend: str, deepcopy: bool) -> None:
     benchmark.group = f"warm get_all_trials(deepcopy={deepcopy}), nothing changed, n={studies.n}"
+    _skip_if_too_big(backend, studies)
     storage, study_id = BACKENDS[backend](studies)
     storage.get_all_trials(study_id, deepcopy=False)
-    _bench(benchmark, lambda: storage.get_all_trials(study_id, deepcopy=deepcopy), rounds=20)
+    # RDBStorage has no cache: each of its rounds is a whole read.
+    rounds = ROUNDS if backend == "rdb_raw" else 20
+    _bench(benchmark, lambda: storage.get_all_trials(study_id, deepcopy=deepcopy), rounds=rounds)
 
 
-@pytest.mark.parametrize("backend", ["ours", "journal_redis"])
+@pytest.mark.parametrize("backend", ["ours", "journal_redis", "rdb_raw", "rdb_cached"])
 @pytest.mark.parametrize("k", [1, 100])
 def test_warm_after_changes(benchmark, studies: Studies, backend: str, k: int) -> None:
     benchmark.group = f"warm get_all_trials after another worker wrote {k} trials, n={studies.n}"
+    _skip_if_too_big(backend, studies)
     reader, study_id = BACKENDS[backend](studies)
-    writer, _ = BACKENDS[backend](studies)
+    writer, _ = BACKENDS[WRITERS.get(backend, backend)](studies)
     reader.get_all_trials(study_id, deepcopy=False)
     rng = random.Random(k)
 
