@@ -94,3 +94,43 @@ def test_new_param_names_seen_by_a_warm_cache(
         storage.set_trial_param(first, f"p{i}", float(i), FloatDistribution(0, 10))
     assert reader.get_all_trials(study_id)[0].params == {f"p{i}": float(i) for i in range(5)}
     assert reader.get_trial(first).params == {f"p{i}": float(i) for i in range(5)}
+
+
+def _template(params: dict, dists: dict) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(
+        params=params, distributions=dists, value=1.0, user_attrs={"k": [1, "v"]}
+    )
+
+
+def test_template_trials_register_and_are_checked_like_set_trial_param(
+    storage: RedisStorage, redis_client: redis.Redis, redis_url: str
+) -> None:
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE])
+    x, n = FloatDistribution(0, 1), IntDistribution(1, 9)
+    storage.create_new_trial(study_id, _template({"x": 0.5, "n": 3}, {"x": x, "n": n}))
+    # Registered by the template: the record leaves the JSON out, as a worker's would.
+    assert redis_client.hgetall(storage._keys.dists(study_id)) == {
+        b"x": optuna.distributions.distribution_to_json(x).encode(),
+        b"n": optuna.distributions.distribution_to_json(n).encode(),
+    }
+    assert b"Distribution" not in redis_client.get(storage._keys.trial(study_id, 0))
+
+    # A compatible distribution of its own is kept in the record.
+    wider = FloatDistribution(0, 2)
+    storage.create_new_trial(study_id, _template({"x": 1.5}, {"x": wider}))
+
+    # An incompatible one is refused like set_trial_param's, and nothing is written.
+    before = {k: redis_client.dump(k) for k in redis_client.scan_iter(f"{storage._keys.prefix}*")}
+    with pytest.raises(ValueError, match="different distribution kind"):
+        storage.create_new_trial(
+            study_id,
+            _template({"x": 0.25, "n": "a"}, {"x": x, "n": CategoricalDistribution(["a"])}),
+        )
+    after = {k: redis_client.dump(k) for k in redis_client.scan_iter(f"{storage._keys.prefix}*")}
+    assert after == before
+
+    cold = RedisStorage(redis_url, prefix=storage._keys.prefix, codec=storage._codec)
+    trials = cold.get_all_trials(study_id)
+    assert [t.params for t in trials] == [{"x": 0.5, "n": 3}, {"x": 1.5}]
+    assert [t.distributions for t in trials] == [{"x": x, "n": n}, {"x": wider}]
+    assert trials[0].user_attrs == {"k": [1, "v"]}

@@ -427,20 +427,85 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         codec = self._codec
+        params: list[tuple[str, bytes, bytes, bytes, bytes]] = []
         if template_trial is None:
-            record = codec.encode_state(TrialState.RUNNING) + codec.datetime_start_entry(
+            head = codec.encode_state(TrialState.RUNNING) + codec.datetime_start_entry(
                 datetime.datetime.now()
             )
+            tail = b""
         else:
-            record = codec.encode_trial(template_trial)
+            head, params, tail = self._template_parts(template_trial)
         keys = self._keys
-        number = self._scripts.create_trial(
-            keys=[keys.meta(study_id), keys.changes(study_id)],
-            args=[keys.trial_head(study_id), record],
-        )
-        if number == -1:
-            raise KeyError(f"No study with study_id {study_id} exists.")
-        return trial_id_of(study_id, int(number))
+        checked = [b""] * len(params)
+        while True:
+            args: list[Any] = [keys.trial_head(study_id), head, tail, len(params)]
+            for param, ok in zip(params, checked, strict=True):
+                args += (*param[1:], ok)
+            result = self._scripts.create_trial(
+                keys=[keys.meta(study_id), keys.changes(study_id), keys.dists(study_id)],
+                args=args,
+            )
+            code = result[0]
+            if code == 1:
+                return trial_id_of(study_id, int(result[1]))
+            if code == -1:
+                raise KeyError(f"No study with study_id {study_id} exists.")
+            # The study holds another distribution under the i-th param's name.
+            i, stored = int(result[1]), result[2]
+            param_name = params[i][0]
+            assert template_trial is not None
+            stored_dist = self._decode_stored_dist(stored, study_id, param_name)
+            check_distribution_compatibility(stored_dist, template_trial.distributions[param_name])
+            checked[i] = stored
+
+    def _template_parts(
+        self, trial: FrozenTrial
+    ) -> tuple[bytes, list[tuple[str, bytes, bytes, bytes, bytes]], bytes]:
+        """A template trial's record, split around its params (encoded as encode_trial
+        does): the head, each param's (name, encoded name, distribution JSON, short
+        entry, full entry), and the tail."""
+        codec = self._codec
+        head = [codec.encode_state(trial.state)]
+        if trial.datetime_start is not None:
+            head.append(codec.datetime_start_entry(trial.datetime_start))
+        if trial.datetime_complete is not None:
+            head.append(codec.datetime_complete_entry(trial.datetime_complete))
+        if trial.values is not None:
+            head.append(codec.values_entry(trial.values))
+        params = []
+        for param_name, value in trial.params.items():
+            dist = trial.distributions[param_name]
+            name = codec.encode_name(param_name, "param name")
+            dist_json = codec.encode_distribution(dist)
+            internal = dist.to_internal_repr(value)
+            params.append(
+                (
+                    param_name,
+                    name,
+                    dist_json,
+                    codec.param_entry(name, internal, b""),
+                    codec.param_entry(name, internal, dist_json),
+                )
+            )
+        tail = [codec.intermediate_entry(s, v) for s, v in trial.intermediate_values.items()]
+        for key, value in trial.user_attrs.items():
+            tail.append(codec.user_attr_entry(codec.encode_name(key, "user attribute key"), value))
+        for key, value in trial.system_attrs.items():
+            tail.append(
+                codec.system_attr_entry(codec.encode_name(key, "system attribute key"), value)
+            )
+        return b"".join(head), params, b"".join(tail)
+
+    def _decode_stored_dist(
+        self, stored: bytes, study_id: int, param_name: str
+    ) -> BaseDistribution:
+        try:
+            return json_to_distribution(stored.decode())
+        except Exception as e:
+            raise CorruptRecordError(
+                f"Cannot decode distribution {param_name!r} at Redis key "
+                f"{self._keys.dists(study_id)!r}: {e}"
+            ) from None
 
     def set_trial_param(
         self,
@@ -476,13 +541,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             # The study already holds another distribution under this name: Optuna allows
             # a compatible one (same kind; same choices for categoricals).
             stored = result[1]
-            try:
-                stored_dist = json_to_distribution(stored.decode())
-            except Exception as e:
-                raise CorruptRecordError(
-                    f"Cannot decode distribution {param_name!r} at Redis key "
-                    f"{keys.dists(study_id)!r}: {e}"
-                ) from None
+            stored_dist = self._decode_stored_dist(stored, study_id, param_name)
             check_distribution_compatibility(stored_dist, distribution)
             checked = stored
 
