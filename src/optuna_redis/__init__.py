@@ -3,6 +3,7 @@
 from optuna_redis._codec import USE_EXTENSIONS
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
+from optuna_redis._errors import RedisOutOfMemoryError
 from optuna_redis._storage import RedisStorage
 
 __version__ = "0.1.0"
@@ -10,6 +11,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CorruptRecordError",
     "IncompatibleFormatError",
+    "RedisOutOfMemoryError",
     "RedisStorage",
     "USE_EXTENSIONS",
     "__version__",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import redis
+
 
 class CorruptRecordError(ValueError):
     """A record in Redis could not be decoded; the message names its key."""
@@ -9,3 +11,11 @@ class CorruptRecordError(ValueError):
 
 class IncompatibleFormatError(RuntimeError):
     """The Redis prefix holds data written by an incompatible optuna-redis format."""
+
+
+class RedisOutOfMemoryError(redis.exceptions.OutOfMemoryError):
+    """Redis refused a write of the storage: it reached ``maxmemory``.
+
+    Nothing of the refused call was written: each write of the storage is one Lua script,
+    and Redis refuses a script at its first write, never in the middle of it.
+    """

@@ -248,6 +248,26 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         # A study's directions never change once it exists.
         self._directions: dict[int, list[StudyDirection]] = {}
         self._check_format()
+        self._check_eviction_policy()
+
+    def _check_eviction_policy(self) -> None:
+        """Warn when Redis may evict the storage's keys (they never have a TTL)."""
+        try:
+            policy = self._client.info("memory").get("maxmemory_policy", "")
+        except redis.exceptions.ResponseError:  # e.g. an ACL user without INFO
+            return
+        if isinstance(policy, bytes):
+            policy = policy.decode()
+        if policy.startswith("allkeys-"):
+            warnings.warn(
+                f"The Redis server's maxmemory-policy is {policy!r}: when it reaches "
+                "'maxmemory' it deletes keys of its choice, this storage's included, and "
+                "trials and studies would vanish without an error. Set maxmemory-policy to "
+                "'noeviction' (writes then fail with a clear error instead) or a "
+                "'volatile-*' policy (the storage sets no TTLs).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _check_format(self) -> None:
         key = self._keys.format

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import redis
+
+from optuna_redis._errors import RedisOutOfMemoryError
 
 NAMES = (
     "append_trial",
@@ -26,6 +29,26 @@ def load_sources() -> dict[str, str]:
     return {name: (package / f"{name}.lua").read_text(encoding="utf-8") for name in NAMES}
 
 
+class _Script:
+    """One registered script; a refusal for memory becomes a ``RedisOutOfMemoryError``."""
+
+    __slots__ = ("_script", "_name")
+
+    def __init__(self, script: Any, name: str) -> None:
+        self._script = script
+        self._name = name
+
+    def __call__(self, keys: list[Any], args: list[Any]) -> Any:
+        try:
+            return self._script(keys=keys, args=args)
+        except redis.exceptions.OutOfMemoryError as e:
+            raise RedisOutOfMemoryError(
+                f"Redis is out of memory (used memory > 'maxmemory') and refused the "
+                f"storage's {self._name!r} write; nothing of it was written. Free memory "
+                f"or raise 'maxmemory' on the Redis server, then retry. ({e})"
+            ) from None
+
+
 class Scripts:
     """The scripts registered on one client; ``Script`` reloads a script on NOSCRIPT."""
 
@@ -35,4 +58,4 @@ class Scripts:
         if Scripts._sources is None:
             Scripts._sources = load_sources()
         for name, source in Scripts._sources.items():
-            setattr(self, name, client.register_script(source))
+            setattr(self, name, _Script(client.register_script(source), name))
