@@ -4,14 +4,18 @@ from optuna_redis._codec import USE_EXTENSIONS
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
 from optuna_redis._errors import RedisOutOfMemoryError
+from optuna_redis._errors import RedisUnavailableError
+from optuna_redis._retry import DeadlineRetry
 from optuna_redis._storage import RedisStorage
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CorruptRecordError",
+    "DeadlineRetry",
     "IncompatibleFormatError",
     "RedisOutOfMemoryError",
+    "RedisUnavailableError",
     "RedisStorage",
     "USE_EXTENSIONS",
     "__version__",

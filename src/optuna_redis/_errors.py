@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optuna.exceptions import StorageInternalError
 import redis
 
 
@@ -18,4 +19,11 @@ class RedisOutOfMemoryError(redis.exceptions.OutOfMemoryError):
 
     Nothing of the refused call was written: each write of the storage is one Lua script,
     and Redis refuses a script at its first write, never in the middle of it.
+    """
+
+
+class RedisUnavailableError(StorageInternalError, redis.exceptions.ConnectionError):
+    """Redis did not answer within the storage's ``retry_deadline``.
+
+    An ``optuna.exceptions.StorageInternalError``, and a redis ``ConnectionError``.
     """

@@ -15,6 +15,15 @@ Layout (``P`` is the configurable prefix)::
     P:s:{ID}:heartbeats           zset    trial number -> server time of its last heartbeat
     P:s:{ID}:t:NUMBER             string  one trial's record, a log of entries (``_codec_py``)
 
+    P:r:TOKEN                     string  result of a create_study call (short TTL)
+    P:r:{ID}:TOKEN                string  result of a call on study ID (short TTL)
+
+A call that must not run twice (creating a study or a trial, changing a trial's state,
+deleting a study) carries a random TOKEN; its script stores its result under a request
+key, and a resend of the same call after a lost reply (redis-py retries) returns that
+result instead of running again. Request keys live outside ``P:s:{ID}:`` so they
+survive delete_study, but share the study's hash tag.
+
 Every key of one study carries the hash tag ``{ID}``, so all of them live in one Redis
 Cluster slot and every per-study script touches a single slot. Study names never appear in
 key names (they are hash fields), so no name can address another study's keys.
@@ -59,6 +68,12 @@ class Keys:
         # Scripts that derive a study's keys from an id they allocate build them as
         # STUDY_HEAD .. id .. "}:" .. suffix.
         self.study_head = f"{prefix}:s:{{"
+
+    def request(self, token: str) -> str:
+        return f"{self.prefix}:r:{token}"
+
+    def study_request(self, study_id: int, token: str) -> str:
+        return f"{self.prefix}:r:{{{study_id}}}:{token}"
 
     def study(self, study_id: int) -> str:
         return f"{self.study_head}{study_id}}}"

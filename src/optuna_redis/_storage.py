@@ -7,6 +7,7 @@ from collections.abc import Container
 from collections.abc import Iterator
 from collections.abc import Sequence
 import datetime
+import os
 import pickle
 import threading
 from types import ModuleType
@@ -34,11 +35,13 @@ from optuna_redis import _codec
 from optuna_redis._distributions import StudyDistributions
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
+from optuna_redis._errors import RedisUnavailableError
 from optuna_redis._keys import FORMAT_VERSION
 from optuna_redis._keys import TRIAL_NUMBER_MASK
 from optuna_redis._keys import Keys
 from optuna_redis._keys import split_trial_id
 from optuna_redis._keys import trial_id_of
+from optuna_redis._retry import DeadlineRetry
 from optuna_redis._scripts import Scripts
 from optuna_redis._trials import deepcopy_trials
 
@@ -47,6 +50,8 @@ StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 # Trial records per round trip of a bulk read: bounds both the time one script holds Redis
 # and the size of one reply.
 _SYNC_CHUNK = 2000
+# Seconds a request token's result is kept, at least (see _keys).
+_DEFAULT_REQUEST_TTL = 600
 # Records per MGET of a cold load.
 _COLD_CHUNK = 2000
 
@@ -108,6 +113,15 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             Redis database. Must not contain ``{`` or ``}``.
         client_kwargs:
             Extra keyword arguments for ``redis.Redis.from_url`` (timeouts, TLS files, ...).
+            A ``retry`` given here replaces the one ``retry_deadline`` sets up.
+        retry_deadline:
+            Seconds for which a call that fails with a connection error or a timeout (Redis
+            restarting, failing over, a network blip) is retried, with exponential backoff,
+            before ``optuna_redis.RedisUnavailableError`` (an Optuna
+            ``StorageInternalError``) is raised. Every call is safe to retry: the ones that
+            must not run twice (creating a study or trial, changing a trial's state,
+            deleting a study) carry a request token, so a retry after a lost reply returns
+            the first result.
         codec:
             The codec module to encode and decode records with; by default the compiled one
             when it is available (see ``optuna_redis.USE_EXTENSIONS``). For tests.
@@ -127,6 +141,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         failed_trial_callback: StaleTrialCallback | None = None,
         prefix: str = "optuna",
         client_kwargs: dict[str, Any] | None = None,
+        retry_deadline: float = 30.0,
         codec: ModuleType | None = None,
     ) -> None:
         if not isinstance(url, str):
@@ -136,6 +151,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             )
         self._url: str | None = url
         self._client_kwargs = dict(client_kwargs or {})
+        if not isinstance(retry_deadline, (int, float)) or not retry_deadline >= 0:
+            raise ValueError(f"retry_deadline must be a number >= 0, got {retry_deadline!r}.")
+        self._retry_deadline = float(retry_deadline)
         if self._client_kwargs.get("decode_responses"):
             raise ValueError("RedisStorage reads raw bytes; decode_responses must be False.")
         self._configure(
@@ -146,7 +164,12 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             prefix,
             codec,
         )
-        self._connect(redis.Redis.from_url(url, **self._client_kwargs))
+        self._connect(self._new_client())
+
+    def _new_client(self) -> redis.Redis:
+        assert self._url is not None
+        kwargs = {"retry": DeadlineRetry(self._retry_deadline), **self._client_kwargs}
+        return redis.Redis.from_url(self._url, **kwargs)
 
     @classmethod
     def from_client(
@@ -163,7 +186,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         """Build a storage on a client you configured (TLS, Sentinel, custom pools).
 
         The client must not decode responses. A storage built this way cannot be pickled,
-        since a client cannot be rebuilt from a URL.
+        since a client cannot be rebuilt from a URL. Its retries are the client's own (give
+        it ``retry=optuna_redis.DeadlineRetry(30)`` to retry through restarts as the URL
+        form does); the calls that must not run twice are safe to retry either way.
 
         Example:
 
@@ -183,6 +208,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self = cls.__new__(cls)
         self._url = None
         self._client_kwargs = {}
+        self._retry_deadline = _DEFAULT_REQUEST_TTL / 2
         self._configure(
             heartbeat_interval,
             grace_period,
@@ -241,6 +267,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def _connect(self, client: redis.Redis) -> None:
         self._client = client
+        # Request keys outlive any retry of their call.
+        self._request_ttl = max(_DEFAULT_REQUEST_TTL, int(2 * self._retry_deadline) + 1)
         self._scripts = Scripts(client)
         self._lock = threading.Lock()
         self._caches: dict[int, _StudyCache] = {}
@@ -264,7 +292,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 "'maxmemory' it deletes keys of its choice, this storage's included, and "
                 "trials and studies would vanish without an error. Set maxmemory-policy to "
                 "'noeviction' (writes then fail with a clear error instead) or a "
-                "'volatile-*' policy (the storage sets no TTLs).",
+                "'volatile-*' policy (only the storage's short-lived request keys have TTLs).",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -308,8 +336,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             import importlib
 
             self._codec = importlib.import_module(codec_name)
-        assert self._url is not None
-        self._connect(redis.Redis.from_url(self._url, **self._client_kwargs))
+        self._connect(self._new_client())
 
     def remove_session(self) -> None:
         # Only idle connections: Optuna calls this after every trial of each n_jobs thread,
@@ -329,8 +356,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         name = self._codec.encode_name(study_name, "study name")
         keys = self._keys
         study_id = self._scripts.create_study(
-            keys=[keys.study_names, keys.studies, keys.study_seq],
-            args=[name, dirs, keys.study_head],
+            keys=[keys.study_names, keys.studies, keys.study_seq, keys.request(_token())],
+            args=[self._request_ttl, name, dirs, keys.study_head],
         )
         if study_id == -1:
             raise DuplicatedStudyError(
@@ -346,8 +373,13 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     def delete_study(self, study_id: int) -> None:
         keys = self._keys
         result = self._scripts.delete_study(
-            keys=[keys.study_names, keys.studies, *keys.study_keys(study_id)],
-            args=[study_id, keys.trial_head(study_id)],
+            keys=[
+                keys.study_names,
+                keys.studies,
+                *keys.study_keys(study_id),
+                keys.study_request(study_id, _token()),
+            ],
+            args=[study_id, keys.trial_head(study_id), self._request_ttl],
         )
         with self._lock:
             self._forget(study_id)
@@ -458,11 +490,17 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         keys = self._keys
         checked = [b""] * len(params)
         while True:
-            args: list[Any] = [keys.trial_head(study_id), head, tail, len(params)]
+            args: list[Any] = [self._request_ttl, keys.trial_head(study_id), head, tail]
+            args.append(len(params))
             for param, ok in zip(params, checked, strict=True):
                 args += (*param[1:], ok)
             result = self._scripts.create_trial(
-                keys=[keys.meta(study_id), keys.changes(study_id), keys.dists(study_id)],
+                keys=[
+                    keys.meta(study_id),
+                    keys.changes(study_id),
+                    keys.dists(study_id),
+                    keys.study_request(study_id, _token()),
+                ],
                 args=args,
             )
             code = result[0]
@@ -584,8 +622,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 keys.changes(study_id),
                 keys.heartbeats(study_id),
                 keys.trial(study_id, number),
+                keys.study_request(study_id, _token()),
             ],
-            args=[number, encoded_state, entries],
+            args=[self._request_ttl, number, encoded_state, entries],
         )
         if result == 1:
             return True
@@ -731,7 +770,14 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         with self._lock:
             cache = self._caches.get(study_id)
             if cache is None:
-                cache = self._cold_load(study_id)
+                try:
+                    cache = self._cold_load(study_id)
+                except RedisUnavailableError:
+                    raise
+                except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+                    # The overlapped fetch reads its own replies, without the client's
+                    # retries: start again with plain pipelines, which retry.
+                    cache = self._cold_load(study_id, overlap=False)
             while True:
                 reply = self._scripts.sync_trials(
                     keys=[meta, changes, dists_key],
@@ -759,7 +805,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 cache.by_states = {}
             return cache.snapshot, cache.by_states
 
-    def _cold_load(self, study_id: int) -> _StudyCache:
+    def _cold_load(self, study_id: int, overlap: bool = True) -> _StudyCache:
         meta = self._keys.meta(study_id)
         seq, n_trials = self._client.hmget(meta, "seq", "n")
         if seq is None:
@@ -767,7 +813,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         cache = _StudyCache(self._study_dists(study_id))
         cache.seq, n_trials = _parse_id(seq, meta), _parse_id(n_trials, meta)
         dists_key = self._keys.dists(study_id)
-        for numbers, records, dists in self._fetch_records(study_id, n_trials):
+        for numbers, records, dists in self._fetch_records(study_id, n_trials, overlap):
             if len(dists) > len(cache.dists.registered):
                 cache.dists.register(dists_key, _flat(dists))
             items: list[Any] = []
@@ -778,7 +824,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         return cache
 
     def _fetch_records(
-        self, study_id: int, n_trials: int
+        self, study_id: int, n_trials: int, overlap: bool
     ) -> Iterator[tuple[range, list[bytes | None], Any]]:
         """Yield ``(numbers, records, dists hash)`` for each chunk of a study's trials.
 
@@ -796,7 +842,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             for start in range(0, n_trials, _COLD_CHUNK)
         ]
         client = self._client
-        if type(client) is not redis.Redis:
+        if not overlap or type(client) is not redis.Redis:
             for numbers in chunks:
                 pipe = client.pipeline(transaction=False)
                 pipe.mget([head + str(n) for n in numbers])
@@ -869,6 +915,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def get_heartbeat_stale_trial_callback(self) -> StaleTrialCallback | None:
         return self.heartbeat_stale_trial_callback
+
+
+def _token() -> str:
+    """A request token: 96 random bits, so concurrent calls never share one."""
+    return os.urandom(12).hex()
 
 
 def _encode_directions(directions: Sequence[StudyDirection]) -> bytes:

@@ -2,21 +2,26 @@
 -- so numbers are dense, unique, and ordered like trial ids. The params of a template
 -- trial are checked against the study's distributions and registered, as
 -- set_trial_param does, before anything is written.
--- KEYS: meta, changes, dists
--- ARGV: trial_head, the record before its params, the record after them, n params,
+-- KEYS: meta, changes, dists, request (see _keys)
+-- ARGV: request TTL in seconds, trial_head, the record before its params, the record
+--       after them, n params,
 --       then for each param: name, distribution JSON, the entry without the JSON (for
 --       the study's own distribution), the entry with it, the stored distribution the
 --       client already checked as compatible (or '')
 -- Returns {1, number}, {-1} when the study does not exist, or {0, i, stored} when the
 -- study holds another distribution under the i-th param's name (0-based), which the
 -- client must check before calling again.
+local done = redis.call('GET', KEYS[4])
+if done then
+  return {1, tonumber(done)}
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {-1}
 end
-local parts = {ARGV[2]}
+local parts = {ARGV[3]}
 local new = {}
-for i = 0, tonumber(ARGV[4]) - 1 do
-  local at = 5 + 5 * i
+for i = 0, tonumber(ARGV[5]) - 1 do
+  local at = 6 + 5 * i
   local name, json = ARGV[at], ARGV[at + 1]
   local stored = redis.call('HGET', KEYS[3], name)
   if not stored then
@@ -34,9 +39,10 @@ end
 if #new > 0 then
   redis.call('HSET', KEYS[3], unpack(new))
 end
-parts[#parts + 1] = ARGV[3]
+parts[#parts + 1] = ARGV[4]
 local number = redis.call('HINCRBY', KEYS[1], 'n', 1) - 1
-redis.call('SET', ARGV[1] .. number, table.concat(parts))
+redis.call('SET', ARGV[2] .. number, table.concat(parts))
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, number)
+redis.call('SET', KEYS[4], number, 'EX', ARGV[1])
 return {1, number}

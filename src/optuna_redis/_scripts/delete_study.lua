@@ -1,7 +1,11 @@
 -- Delete a study and every key it owns.
--- KEYS: study_names, studies, meta, user_attrs, system_attrs, dists, changes, heartbeats
--- ARGV: study_id, trial_head
+-- KEYS: study_names, studies, meta, user_attrs, system_attrs, dists, changes, heartbeats,
+--       request (see _keys)
+-- ARGV: study_id, trial_head, request TTL in seconds
 -- Returns 1, or -1 when the study does not exist.
+if redis.call('EXISTS', KEYS[9]) == 1 then
+  return 1
+end
 local meta = redis.call('HMGET', KEYS[3], 'name', 'n')
 if not meta[1] then
   return -1
@@ -23,4 +27,5 @@ if redis.call('HGET', KEYS[1], meta[1]) == ARGV[1] then
   redis.call('HDEL', KEYS[1], meta[1])
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[9], 1, 'EX', ARGV[3])
 return 1

@@ -1,9 +1,13 @@
 -- Change a trial's state. RUNNING is only entered from WAITING, so of many workers
 -- claiming one WAITING trial exactly one gets 1; a finished trial never changes again.
--- KEYS: meta, changes, heartbeats, trial
--- ARGV: trial number, new state digit, entries to append (datetime, values)
+-- KEYS: meta, changes, heartbeats, trial, request (see _keys)
+-- ARGV: request TTL in seconds, trial number, new state digit, entries to append (datetime, values)
 -- Returns 1 changed, 0 RUNNING -> RUNNING refused, -1 no trial, -2 finished.
-local new = ARGV[2]
+local done = redis.call('GET', KEYS[5])
+if done then
+  return tonumber(done)
+end
+local new = ARGV[3]
 local state = redis.call('GETRANGE', KEYS[4], 0, 0)
 if state == '' then
   return -1
@@ -14,13 +18,14 @@ end
 if new == '0' and state ~= '4' then
   return 0
 end
-local record = new .. string.sub(redis.call('GET', KEYS[4]), 2) .. ARGV[3]
+local record = new .. string.sub(redis.call('GET', KEYS[4]), 2) .. ARGV[4]
 -- SET rather than SETRANGE + APPEND: a finished record is never written again, and SET
 -- stores it without the spare room APPEND leaves behind.
 redis.call('SET', KEYS[4], record)
 if new == '1' or new == '2' or new == '3' then
-  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[2])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('ZADD', KEYS[2], seq, ARGV[2])
+redis.call('SET', KEYS[5], 1, 'EX', ARGV[1])
 return 1

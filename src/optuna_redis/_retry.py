@@ -1,0 +1,64 @@
+"""Retrying Redis calls through short outages (a restart, a failover), for a bounded time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import time
+from typing import Any
+from typing import TypeVar
+
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import AuthenticationError
+from redis.retry import Retry
+
+from optuna_redis._errors import RedisUnavailableError
+
+T = TypeVar("T")
+
+
+class DeadlineRetry(Retry):
+    """redis-py's ``Retry``, bounded by time instead of by a number of attempts.
+
+    A call that fails with a connection error or a timeout is retried with exponential
+    backoff (50 ms doubling to 1 s, with jitter) until ``deadline`` seconds have passed
+    since its first attempt; then ``RedisUnavailableError`` is raised. Wrong credentials
+    are not retried. Retrying is safe
+    for every call of the storage: reads and appends give the same result when run twice,
+    and the calls that must not run twice carry a request token (see ``_keys``).
+    """
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=-1)
+        self.deadline = deadline
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        self._backoff.reset()
+        start = time.monotonic()
+        failures = 0
+        while True:
+            try:
+                return do()
+            except self._supported_errors as error:
+                if isinstance(error, AuthenticationError):  # a ConnectionError in redis-py
+                    raise
+                if is_retryable is not None and not is_retryable(error):
+                    raise
+                failures += 1
+                if with_failure_count:
+                    fail(error, failures)
+                else:
+                    fail(error)
+                waited = time.monotonic() - start
+                if waited >= self.deadline:
+                    raise RedisUnavailableError(
+                        f"Redis did not answer for {waited:.1f} s ({failures} attempts; "
+                        f"retry_deadline is {self.deadline:g} s): {error}. The call was not "
+                        "applied, or applied whole: nothing is half-written."
+                    ) from error
+                time.sleep(min(self._backoff.compute(failures), self.deadline - waited))

@@ -1,0 +1,140 @@
+"""Calls retried after a lost reply (redis-py resends a command whose reply did not arrive):
+the calls that must not run twice return their first result, and outages longer than
+``retry_deadline`` end in a clear Optuna error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+import time
+from typing import Any
+
+from optuna.exceptions import StorageInternalError
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+import pytest
+import redis
+import redis.connection
+
+from _redis_server import free_port
+from optuna_redis import RedisStorage
+from optuna_redis import RedisUnavailableError
+from optuna_redis._scripts import NAMES
+
+MIN = [StudyDirection.MINIMIZE]
+
+
+class LoseReplies:
+    """Once armed, the next reply is read from the socket and then dropped: the command
+    ran on the server, but the client sees a broken connection, and redis-py retries."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.armed = 0
+        self.lost = 0
+        original = redis.connection.AbstractConnection.read_response
+
+        def read_response(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            reply = original(conn, *args, **kwargs)
+            if self.armed:
+                self.armed -= 1
+                self.lost += 1
+                raise redis.exceptions.ConnectionError("simulated lost reply")
+            return reply
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", read_response)
+
+    def once(self, call: Callable[[], Any]) -> Any:
+        self.armed, self.lost = 1, 0
+        try:
+            return call()
+        finally:
+            assert self.lost == 1, "the call made no round trip"
+            self.armed = 0
+
+
+@pytest.fixture
+def lose(monkeypatch: pytest.MonkeyPatch) -> LoseReplies:
+    return LoseReplies(monkeypatch)
+
+
+@pytest.fixture
+def storage(redis_url: str, prefix: str, codec: Any) -> Iterator[RedisStorage]:
+    s = RedisStorage(redis_url, prefix=prefix, codec=codec, retry_deadline=10)
+    # Loaded up front, so the reply lost is the script's, not a NOSCRIPT one.
+    for name in NAMES:
+        s._client.script_load(getattr(s._scripts, name)._script.script)
+    yield s
+
+
+def test_create_new_study_runs_once(storage: RedisStorage, lose: LoseReplies) -> None:
+    study_id = lose.once(lambda: storage.create_new_study(MIN, "once"))
+    assert [s.study_name for s in storage.get_all_studies()] == ["once"]
+    assert storage.get_study_id_from_name("once") == study_id
+
+
+def test_create_new_trial_runs_once(storage: RedisStorage, lose: LoseReplies) -> None:
+    study_id = storage.create_new_study(MIN)
+    trial_id = lose.once(lambda: storage.create_new_trial(study_id))
+    assert storage.get_n_trials(study_id) == 1
+    assert storage.get_trial(trial_id).number == 0
+
+
+def test_finishing_a_trial_runs_once(storage: RedisStorage, lose: LoseReplies) -> None:
+    study_id = storage.create_new_study(MIN)
+    trial_id = storage.create_new_trial(study_id)
+    # Run twice, the second run would raise UpdateFinishedTrialError.
+    assert lose.once(lambda: storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0]))
+    assert storage.get_trial(trial_id).state == TrialState.COMPLETE
+
+
+def test_claiming_a_waiting_trial_runs_once(storage: RedisStorage, lose: LoseReplies) -> None:
+    study_id = storage.create_new_study(MIN)
+    trial_id = storage.create_new_trial(study_id, template_trial=_waiting_template())
+    # Run twice, the second run would say another worker holds the trial.
+    assert lose.once(lambda: storage.set_trial_state_values(trial_id, TrialState.RUNNING))
+    assert storage.get_trial(trial_id).state == TrialState.RUNNING
+
+
+def test_delete_study_runs_once(storage: RedisStorage, lose: LoseReplies) -> None:
+    study_id = storage.create_new_study(MIN)
+    lose.once(lambda: storage.delete_study(study_id))  # a second run would raise KeyError
+    assert storage.get_all_studies() == []
+
+
+def test_appends_give_the_same_trial_when_resent(storage: RedisStorage, lose: LoseReplies) -> None:
+    study_id = storage.create_new_study(MIN)
+    trial_id = storage.create_new_trial(study_id)
+    lose.once(lambda: storage.set_trial_intermediate_value(trial_id, 3, 0.5))
+    lose.once(lambda: storage.set_trial_user_attr(trial_id, "k", [1, 2]))
+    trial = storage.get_trial(trial_id)
+    assert trial.intermediate_values == {3: 0.5}
+    assert trial.user_attrs == {"k": [1, 2]}
+
+
+def _waiting_template() -> Any:
+    import optuna
+
+    return optuna.trial.create_trial(state=TrialState.WAITING)
+
+
+def test_an_outage_longer_than_the_deadline_is_a_storage_error(prefix: str) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens there
+    start = time.monotonic()
+    with pytest.raises(RedisUnavailableError, match="retry_deadline is 0.5 s") as info:
+        RedisStorage(url, prefix=prefix, retry_deadline=0.5)
+    assert 0.5 <= time.monotonic() - start < 10
+    assert isinstance(info.value, StorageInternalError)
+    assert isinstance(info.value, redis.exceptions.ConnectionError)
+
+
+def test_wrong_credentials_are_not_retried(redis_url: str, prefix: str) -> None:
+    base = redis_url.split("://", 1)[1]
+    start = time.monotonic()
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        RedisStorage(f"redis://nobody:wrong@{base}", prefix=prefix, retry_deadline=30)
+    assert time.monotonic() - start < 5
+
+
+def test_retry_deadline_is_checked(redis_url: str, prefix: str) -> None:
+    with pytest.raises(ValueError, match="retry_deadline"):
+        RedisStorage(redis_url, prefix=prefix, retry_deadline=-1)
