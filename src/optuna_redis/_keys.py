@@ -3,9 +3,9 @@
 Layout (``P`` is the configurable prefix)::
 
     P:format                      string  storage format version, checked on connect
-    P:study_seq                   string  last study id handed out (INCR; never reused)
-    P:study_names                 hash    study name -> study id
-    P:studies                     zset    study id -> study id (listing in id order)
+    P:{g}:study_seq               string  last study id handed out (INCR; never reused)
+    P:{g}:study_names             hash    study name -> study id
+    P:{g}:studies                 zset    study id -> study id (listing in id order)
 
     P:s:{ID}:meta                 hash    name, dirs, n (trials created), seq (change counter)
     P:s:{ID}:user_attrs           hash    key -> encoded JSON
@@ -15,7 +15,7 @@ Layout (``P`` is the configurable prefix)::
     P:s:{ID}:heartbeats           zset    trial number -> server time of its last heartbeat
     P:s:{ID}:t:NUMBER             string  one trial's record, a log of entries (``_codec_py``)
 
-    P:r:TOKEN                     string  result of a create_study call (short TTL)
+    P:{g}:r:TOKEN                 string  result of a study registration (short TTL)
     P:r:{ID}:TOKEN                string  result of a call on study ID (short TTL)
 
 A call that must not run twice (creating a study or a trial, changing a trial's state,
@@ -25,8 +25,14 @@ result instead of running again. Request keys live outside ``P:s:{ID}:`` so they
 survive delete_study, but share the study's hash tag.
 
 Every key of one study carries the hash tag ``{ID}``, so all of them live in one Redis
-Cluster slot and every per-study script touches a single slot. Study names never appear in
-key names (they are hash fields), so no name can address another study's keys.
+Cluster slot and every per-study script touches a single slot; studies spread over the
+masters of a cluster. The keys shared by all studies carry the tag ``{g}`` (one slot),
+and no script touches both: creating a study writes its meta in its own slot first and
+then registers its name in the ``{g}`` slot (when the name is taken, the meta is deleted
+again); deleting one unregisters it first, then deletes its keys. A client that dies
+between the two steps leaves keys of a study no name or listing leads to (never a name
+that leads nowhere); ids are never reused, so such keys are inert. Study names never
+appear in key names (they are hash fields), so no name can address another study's keys.
 
 A trial id is ``study_id << TRIAL_NUMBER_BITS | number``: unique across studies because
 study ids are never reused, ordered like trial numbers within a study, and it names its
@@ -37,7 +43,7 @@ from __future__ import annotations
 
 TRIAL_NUMBER_BITS = 32
 TRIAL_NUMBER_MASK = (1 << TRIAL_NUMBER_BITS) - 1
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 
 
 def trial_id_of(study_id: int, number: int) -> int:
@@ -62,15 +68,15 @@ class Keys:
             raise ValueError(f"prefix must not contain '{{' or '}}', got {prefix!r}.")
         self.prefix = prefix
         self.format = f"{prefix}:format"
-        self.study_seq = f"{prefix}:study_seq"
-        self.study_names = f"{prefix}:study_names"
-        self.studies = f"{prefix}:studies"
+        self.study_seq = f"{prefix}:{{g}}:study_seq"
+        self.study_names = f"{prefix}:{{g}}:study_names"
+        self.studies = f"{prefix}:{{g}}:studies"
         # Scripts that derive a study's keys from an id they allocate build them as
         # STUDY_HEAD .. id .. "}:" .. suffix.
         self.study_head = f"{prefix}:s:{{"
 
     def request(self, token: str) -> str:
-        return f"{self.prefix}:r:{token}"
+        return f"{self.prefix}:{{g}}:r:{token}"
 
     def study_request(self, study_id: int, token: str) -> str:
         return f"{self.prefix}:r:{{{study_id}}}:{token}"

@@ -35,6 +35,7 @@ from optuna_redis import _codec
 from optuna_redis._distributions import StudyDistributions
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
+from optuna_redis._errors import RedisOutOfMemoryError
 from optuna_redis._errors import RedisUnavailableError
 from optuna_redis._keys import FORMAT_VERSION
 from optuna_redis._keys import TRIAL_NUMBER_MASK
@@ -355,11 +356,26 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             raise TypeError(f"study_name must be a str, got {type(study_name).__name__}.")
         name = self._codec.encode_name(study_name, "study name")
         keys = self._keys
-        study_id = self._scripts.create_study(
-            keys=[keys.study_names, keys.studies, keys.study_seq, keys.request(_token())],
-            args=[self._request_ttl, name, dirs, keys.study_head],
-        )
-        if study_id == -1:
+        # The meta first, in the study's slot; then the name, in the slot shared by all
+        # studies (see _keys): a name never leads to a study without its meta.
+        study_id = None
+        try:
+            study_id = int(self._client.incr(keys.study_seq))  # a skipped id is harmless
+            self._client.hset(
+                keys.meta(study_id), mapping={"name": name, "dirs": dirs, "n": 0, "seq": 0}
+            )
+            registered = self._scripts.register_study(
+                keys=[keys.study_names, keys.studies, keys.request(_token())],
+                args=[self._request_ttl, name, study_id],
+            )
+        except redis.exceptions.OutOfMemoryError as e:
+            if study_id is not None:
+                self._client.delete(keys.meta(study_id))
+            if isinstance(e, RedisOutOfMemoryError):
+                raise
+            raise RedisOutOfMemoryError.refused("create_study", e) from None
+        if registered == -1:
+            self._client.delete(keys.meta(study_id))
             raise DuplicatedStudyError(
                 f"Another study with name '{study_name}' already exists. Please specify a "
                 "different name, or reuse the existing one by setting `load_if_exists` "
@@ -372,18 +388,20 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def delete_study(self, study_id: int) -> None:
         keys = self._keys
-        result = self._scripts.delete_study(
-            keys=[
-                keys.study_names,
-                keys.studies,
-                *keys.study_keys(study_id),
-                keys.study_request(study_id, _token()),
-            ],
-            args=[study_id, keys.trial_head(study_id), self._request_ttl],
-        )
+        name = self._client.hget(keys.meta(study_id), "name")
+        registered = -1
+        if name is not None:
+            # Out of the listing and its name freed first, then its keys (see _keys).
+            registered = self._scripts.unregister_study(
+                keys=[keys.study_names, keys.studies, keys.request(_token())],
+                args=[self._request_ttl, study_id, name],
+            )
+            self._scripts.delete_study(
+                keys=keys.study_keys(study_id), args=[keys.trial_head(study_id)]
+            )
         with self._lock:
             self._forget(study_id)
-        if result == -1:
+        if registered == -1:
             raise KeyError(f"No study with study_id {study_id} exists.")
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:

@@ -11,16 +11,17 @@ from optuna_redis._errors import RedisOutOfMemoryError
 
 NAMES = (
     "append_trial",
-    "create_study",
     "create_trial",
     "delete_study",
     "get_trial",
     "record_heartbeat",
+    "register_study",
     "set_study_attr",
     "set_trial_param",
     "set_trial_state",
     "stale_trials",
     "sync_trials",
+    "unregister_study",
 )
 
 
@@ -42,11 +43,7 @@ class _Script:
         try:
             return self._script(keys=keys, args=args)
         except redis.exceptions.OutOfMemoryError as e:
-            raise RedisOutOfMemoryError(
-                f"Redis is out of memory (used memory > 'maxmemory') and refused the "
-                f"storage's {self._name!r} write; nothing of it was written. Free memory "
-                f"or raise 'maxmemory' on the Redis server, then retry. ({e})"
-            ) from None
+            raise RedisOutOfMemoryError.refused(self._name, e) from None
 
 
 class Scripts:
