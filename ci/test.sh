@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install optuna-redis with its test dependencies; lint; check the built wheel; run Optuna's
 # own storage tests on RedisStorage; run our suite on the compiled codec, then again on the
-# pure-Python codec.
+# pure-Python codec; run the storage tests again on a local Redis Cluster.
 # This is the README's test command; .ci/run calls it as it is. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,3 +27,7 @@ bash ci/optuna_upstream_tests.sh
 python -m pytest "$@"
 echo "--- the same suite with OPTUNA_REDIS_NO_EXTENSIONS=1 (pure-Python codec)"
 OPTUNA_REDIS_NO_EXTENSIONS=1 python -m pytest "$@"
+echo "--- the storage tests on a local 3-master Redis Cluster"
+OPTUNA_REDIS_TEST_CLUSTER=1 python -m pytest tests/test_conformance.py tests/test_concurrency.py \
+    tests/test_heartbeat.py tests/test_optuna_workflows.py tests/test_round_trips.py \
+    tests/test_distributions.py tests/test_retries.py "$@"

@@ -210,7 +210,12 @@ class CountingCallback:
     """A stale-trial callback that counts its calls per trial number in a Redis hash."""
 
     def __init__(self, url: str, key: str) -> None:
-        self.client = redis.Redis.from_url(url)
+        if url.startswith("redis+cluster://"):
+            from redis.cluster import RedisCluster
+
+            self.client = RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))
+        else:
+            self.client = redis.Redis.from_url(url)
         self.key = key
         self.calls = 0
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+import os
 import uuid
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from _redis_server import RedisServer
 from _redis_server import test_url_from_env
@@ -20,9 +22,20 @@ else:
     CODECS["c"] = _codec_c
 
 
+# OPTUNA_REDIS_TEST_CLUSTER=1: the storage tests run on a private 3-master Redis Cluster
+# (redis+cluster:// URLs; the `redis_client` fixture is then a RedisCluster).
+CLUSTER = os.environ.get("OPTUNA_REDIS_TEST_CLUSTER", "").lower() in ("1", "true", "yes")
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A Redis the suite may write to: $OPTUNA_REDIS_TEST_URL, else a private server."""
+    if CLUSTER:
+        from _cluster import LocalRedisCluster
+
+        with LocalRedisCluster() as cluster:
+            yield cluster.url.replace("redis://", "redis+cluster://", 1)
+        return
     url = test_url_from_env()
     if url is not None:
         yield url
@@ -34,22 +47,29 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
+def client_for(url: str) -> redis.Redis:
+    """A client of the test Redis: a RedisCluster for a redis+cluster:// URL."""
+    if url.startswith("redis+cluster://"):
+        return RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))
+    return redis.Redis.from_url(url)
+
+
 @pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
     """A fresh key prefix; its keys (and only those) are deleted after the test."""
     name = f"optuna-redis-test-{uuid.uuid4().hex[:12]}"
     yield name
-    client = redis.Redis.from_url(redis_url)
+    client = client_for(redis_url)
     try:
-        for batch in _batched(client.scan_iter(match=f"{name}:*", count=1000), 500):
-            client.unlink(*batch)
+        for key in client.scan_iter(match=f"{name}:*", count=1000):
+            client.unlink(key)
     finally:
         client.close()
 
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
+    client = client_for(redis_url)
     yield client
     client.close()
 
@@ -66,14 +86,3 @@ def storage(redis_url: str, prefix: str, codec) -> Iterator[RedisStorage]:
     s = RedisStorage(redis_url, prefix=prefix, codec=codec)
     yield s
     s.remove_session()
-
-
-def _batched(iterable, n):
-    batch = []
-    for item in iterable:
-        batch.append(item)
-        if len(batch) == n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

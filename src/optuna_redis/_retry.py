@@ -16,6 +16,17 @@ from optuna_redis._errors import RedisUnavailableError
 T = TypeVar("T")
 
 
+def BACKOFF() -> ExponentialWithJitterBackoff:  # noqa: N802
+    """50 ms doubling to 1 s, with jitter."""
+    return ExponentialWithJitterBackoff(base=0.05, cap=1.0)
+
+
+def cluster_retry(deadline: float) -> Retry:
+    """The retries of a ``RedisCluster`` client, which counts attempts itself (with the
+    same backoff, about ``deadline`` seconds of them)."""
+    return Retry(BACKOFF(), retries=int(deadline) + 5)
+
+
 class DeadlineRetry(Retry):
     """redis-py's ``Retry``, bounded by time instead of by a number of attempts.
 
@@ -28,7 +39,9 @@ class DeadlineRetry(Retry):
     """
 
     def __init__(self, deadline: float) -> None:
-        super().__init__(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=-1)
+        # The count is never reached (the deadline ends the retries); it is large rather
+        # than -1 for redis-py code that counts attempts from it.
+        super().__init__(BACKOFF(), retries=1_000_000)
         self.deadline = deadline
 
     def call_with_retry(

@@ -30,6 +30,7 @@ from optuna.study._frozen import FrozenStudy
 from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import redis
+from redis.cluster import RedisCluster
 
 from optuna_redis import _codec
 from optuna_redis._distributions import StudyDistributions
@@ -43,6 +44,7 @@ from optuna_redis._keys import Keys
 from optuna_redis._keys import split_trial_id
 from optuna_redis._keys import trial_id_of
 from optuna_redis._retry import DeadlineRetry
+from optuna_redis._retry import cluster_retry
 from optuna_redis._scripts import Scripts
 from optuna_redis._trials import deepcopy_trials
 
@@ -51,6 +53,8 @@ StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 # Trial records per round trip of a bulk read: bounds both the time one script holds Redis
 # and the size of one reply.
 _SYNC_CHUNK = 2000
+# URL schemes of the cluster form, and what redis-py calls them.
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 # Seconds a request token's result is kept, at least (see _keys).
 _DEFAULT_REQUEST_TTL = 600
 # Records per MGET of a cold load.
@@ -97,7 +101,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     Args:
         url:
             Any URL ``redis.Redis.from_url`` accepts: ``redis://[[user]:password@]host[:port]
-            [/db]``, ``rediss://`` for TLS, ``unix:///path/to/socket?db=0``.
+            [/db]``, ``rediss://`` for TLS, ``unix:///path/to/socket?db=0``. For a Redis
+            Cluster, ``redis+cluster://host:port`` (or ``rediss+cluster://``) naming any
+            node: the storage then uses a ``redis.cluster.RedisCluster``.
         heartbeat_interval:
             Seconds between heartbeats of a running trial, a positive integer, or
             :obj:`None` to disable heartbeats.
@@ -167,8 +173,12 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         )
         self._connect(self._new_client())
 
-    def _new_client(self) -> redis.Redis:
+    def _new_client(self) -> redis.Redis | RedisCluster:
         assert self._url is not None
+        scheme, sep, rest = self._url.partition("://")
+        if sep and scheme in _CLUSTER_SCHEMES:
+            kwargs = {"retry": cluster_retry(self._retry_deadline), **self._client_kwargs}
+            return RedisCluster.from_url(f"{_CLUSTER_SCHEMES[scheme]}://{rest}", **kwargs)
         kwargs = {"retry": DeadlineRetry(self._retry_deadline), **self._client_kwargs}
         return redis.Redis.from_url(self._url, **kwargs)
 
@@ -201,10 +211,18 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 sentinel = redis.sentinel.Sentinel([("sentinel-host", 26379)])
                 storage = RedisStorage.from_client(sentinel.master_for("mymaster"))
         """
-        if not isinstance(client, redis.Redis):
-            raise TypeError(f"client must be a redis.Redis, got {type(client).__name__}.")
-        pool_kwargs = getattr(client.connection_pool, "connection_kwargs", {})
-        if pool_kwargs.get("decode_responses"):
+        if not isinstance(client, (redis.Redis, RedisCluster)):
+            raise TypeError(
+                f"client must be a redis.Redis or a redis.cluster.RedisCluster, got "
+                f"{type(client).__name__}."
+            )
+        if isinstance(client, RedisCluster):
+            decodes = client.get_encoder().decode_responses
+        else:
+            decodes = getattr(client.connection_pool, "connection_kwargs", {}).get(
+                "decode_responses"
+            )
+        if decodes:
             raise ValueError("RedisStorage reads raw bytes; the client must not decode responses.")
         self = cls.__new__(cls)
         self._url = None
@@ -270,7 +288,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._client = client
         # Request keys outlive any retry of their call.
         self._request_ttl = max(_DEFAULT_REQUEST_TTL, int(2 * self._retry_deadline) + 1)
-        self._scripts = Scripts(client)
+        self._scripts = Scripts(client, self._retry_deadline)
         self._lock = threading.Lock()
         self._caches: dict[int, _StudyCache] = {}
         self._dists: dict[int, StudyDistributions] = {}
@@ -280,14 +298,17 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._check_eviction_policy()
 
     def _check_eviction_policy(self) -> None:
-        """Warn when Redis may evict the storage's keys (they never have a TTL)."""
+        """Warn when Redis may evict the storage's keys (only request keys have a TTL)."""
         try:
-            policy = self._client.info("memory").get("maxmemory_policy", "")
+            info = self._client.info("memory")
         except redis.exceptions.ResponseError:  # e.g. an ACL user without INFO
             return
-        if isinstance(policy, bytes):
-            policy = policy.decode()
-        if policy.startswith("allkeys-"):
+        # A cluster client answers per node: {node: info}.
+        infos = [info] if "maxmemory_policy" in info else list(info.values())
+        policies = [i.get("maxmemory_policy", "") for i in infos if isinstance(i, dict)]
+        for policy in {p.decode() if isinstance(p, bytes) else p for p in policies}:
+            if not policy.startswith("allkeys-"):
+                continue
             warnings.warn(
                 f"The Redis server's maxmemory-policy is {policy!r}: when it reaches "
                 "'maxmemory' it deletes keys of its choice, this storage's included, and "
@@ -341,8 +362,10 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def remove_session(self) -> None:
         # Only idle connections: Optuna calls this after every trial of each n_jobs thread,
-        # while other threads may be mid-command on the same pool.
-        self._client.connection_pool.disconnect(inuse_connections=False)
+        # while other threads may be mid-command on the same pool. (A cluster client keeps
+        # a pool per node, which it manages itself.)
+        if isinstance(self._client, redis.Redis):
+            self._client.connection_pool.disconnect(inuse_connections=False)
 
     # ------------------------------------------------------------ studies
 
@@ -860,6 +883,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             for start in range(0, n_trials, _COLD_CHUNK)
         ]
         client = self._client
+        if isinstance(client, RedisCluster):  # whose pipelines refuse MGET
+            for numbers in chunks:
+                records = client.mget([head + str(n) for n in numbers])
+                yield numbers, records, client.hgetall(dists_key)
+            return
         if not overlap or type(client) is not redis.Redis:
             for numbers in chunks:
                 pipe = client.pipeline(transaction=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+import time
 from typing import Any
 
 import redis
@@ -31,15 +32,36 @@ def load_sources() -> dict[str, str]:
 
 
 class _Script:
-    """One registered script; a refusal for memory becomes a ``RedisOutOfMemoryError``."""
+    """One registered script; a refusal for memory becomes a ``RedisOutOfMemoryError``.
 
-    __slots__ = ("_script", "_name")
+    On a cluster, a script whose slot is being migrated is refused (TRYAGAIN, which
+    redis-py retries a few times within 0.5 s, then gives up with "TTL exhausted") until
+    the migration ends. A refused script did not run, so it is retried with backoff for
+    up to ``deadline`` seconds.
+    """
 
-    def __init__(self, script: Any, name: str) -> None:
+    __slots__ = ("_script", "_name", "_deadline")
+
+    def __init__(self, script: Any, name: str, deadline: float) -> None:
         self._script = script
         self._name = name
+        self._deadline = deadline
 
     def __call__(self, keys: list[Any], args: list[Any]) -> Any:
+        start = time.monotonic()
+        pause = 0.05
+        while True:
+            try:
+                return self._call(keys, args)
+            except (redis.exceptions.TryAgainError, redis.exceptions.ClusterError) as e:
+                if isinstance(e, redis.exceptions.ClusterError) and "TTL exhausted" not in str(e):
+                    raise
+                if time.monotonic() - start + pause > self._deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(2 * pause, 1.0)
+
+    def _call(self, keys: list[Any], args: list[Any]) -> Any:
         try:
             return self._script(keys=keys, args=args)
         except redis.exceptions.OutOfMemoryError as e:
@@ -51,8 +73,8 @@ class Scripts:
 
     _sources: dict[str, str] | None = None
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: Any, deadline: float) -> None:
         if Scripts._sources is None:
             Scripts._sources = load_sources()
         for name, source in Scripts._sources.items():
-            setattr(self, name, _Script(client.register_script(source), name))
+            setattr(self, name, _Script(client.register_script(source), name, deadline))
