@@ -138,3 +138,11 @@ def test_wrong_credentials_are_not_retried(redis_url: str, prefix: str) -> None:
 def test_retry_deadline_is_checked(redis_url: str, prefix: str) -> None:
     with pytest.raises(ValueError, match="retry_deadline"):
         RedisStorage(redis_url, prefix=prefix, retry_deadline=-1)
+
+
+def test_wait_replicas_is_checked(redis_url: str, prefix: str) -> None:
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="wait_replicas"):
+            RedisStorage(redis_url, prefix=prefix, wait_replicas=bad)
+    with pytest.raises(ValueError, match="wait_timeout"):
+        RedisStorage(redis_url, prefix=prefix, wait_replicas=1, wait_timeout=0)

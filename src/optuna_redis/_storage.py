@@ -129,6 +129,15 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             must not run twice (creating a study or trial, changing a trial's state,
             deleting a study) carry a request token, so a retry after a lost reply returns
             the first result.
+        wait_replicas:
+            When above 0, creating and deleting studies, creating trials and changing a
+            trial's state (finishing, claiming) wait until that many replicas have the
+            write (Redis ``WAIT``), so a failover to a replica loses no finished trial.
+            Costs a replication round trip on those writes; a replica that does not answer
+            within ``wait_timeout`` seconds gets a ``RuntimeWarning``, not an error. Not on
+            a Redis Cluster.
+        wait_timeout:
+            Seconds a write waits for ``wait_replicas`` replicas.
         codec:
             The codec module to encode and decode records with; by default the compiled one
             when it is available (see ``optuna_redis.USE_EXTENSIONS``). For tests.
@@ -149,6 +158,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         prefix: str = "optuna",
         client_kwargs: dict[str, Any] | None = None,
         retry_deadline: float = 30.0,
+        wait_replicas: int = 0,
+        wait_timeout: float = 1.0,
         codec: ModuleType | None = None,
     ) -> None:
         if not isinstance(url, str):
@@ -170,6 +181,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             failed_trial_callback,
             prefix,
             codec,
+            wait_replicas,
+            wait_timeout,
         )
         self._connect(self._new_client())
 
@@ -192,6 +205,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         heartbeat_stale_trial_callback: StaleTrialCallback | None = None,
         failed_trial_callback: StaleTrialCallback | None = None,
         prefix: str = "optuna",
+        wait_replicas: int = 0,
+        wait_timeout: float = 1.0,
         codec: ModuleType | None = None,
     ) -> RedisStorage:
         """Build a storage on a client you configured (TLS, Sentinel, custom pools).
@@ -235,6 +250,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             failed_trial_callback,
             prefix,
             codec,
+            wait_replicas,
+            wait_timeout,
         )
         self._connect(client)
         return self
@@ -247,7 +264,18 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         failed_trial_callback: StaleTrialCallback | None,
         prefix: str,
         codec: ModuleType | None,
+        wait_replicas: int,
+        wait_timeout: float,
     ) -> None:
+        if (
+            isinstance(wait_replicas, bool)
+            or not isinstance(wait_replicas, int)
+            or (wait_replicas < 0)
+        ):
+            raise ValueError(f"wait_replicas must be an int >= 0, got {wait_replicas!r}.")
+        if not isinstance(wait_timeout, (int, float)) or not wait_timeout > 0:
+            raise ValueError(f"wait_timeout must be a number > 0, got {wait_timeout!r}.")
+        self._wait = (wait_replicas, max(1, int(wait_timeout * 1000))) if wait_replicas else None
         for name, value in (
             ("heartbeat_interval", heartbeat_interval),
             ("grace_period", grace_period),
@@ -288,7 +316,9 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._client = client
         # Request keys outlive any retry of their call.
         self._request_ttl = max(_DEFAULT_REQUEST_TTL, int(2 * self._retry_deadline) + 1)
-        self._scripts = Scripts(client, self._retry_deadline)
+        if self._wait is not None and isinstance(client, RedisCluster):
+            raise ValueError("wait_replicas is not supported on a Redis Cluster.")
+        self._scripts = Scripts(client, self._retry_deadline, self._wait)
         self._lock = threading.Lock()
         self._caches: dict[int, _StudyCache] = {}
         self._dists: dict[int, StudyDistributions] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib import resources
 import time
 from typing import Any
+import warnings
 
 import redis
 
@@ -26,6 +27,14 @@ NAMES = (
 )
 
 
+# The writes that wait for replicas with wait_replicas: creating and deleting studies,
+# creating trials and changing their state. (A finished trial's earlier writes come
+# before its finish in the replication stream, so waiting for the finish covers them.)
+WAITED = frozenset(
+    ["register_study", "unregister_study", "delete_study", "create_trial", "set_trial_state"]
+)
+
+
 def load_sources() -> dict[str, str]:
     package = resources.files(__name__)
     return {name: (package / f"{name}.lua").read_text(encoding="utf-8") for name in NAMES}
@@ -40,12 +49,21 @@ class _Script:
     up to ``deadline`` seconds.
     """
 
-    __slots__ = ("_script", "_name", "_deadline")
+    __slots__ = ("_script", "_name", "_deadline", "_client", "_wait")
 
-    def __init__(self, script: Any, name: str, deadline: float) -> None:
+    def __init__(
+        self,
+        script: Any,
+        name: str,
+        deadline: float,
+        client: Any = None,
+        wait: tuple[int, int] | None = None,
+    ) -> None:
         self._script = script
         self._name = name
         self._deadline = deadline
+        self._client = client
+        self._wait = wait
 
     def __call__(self, keys: list[Any], args: list[Any]) -> Any:
         start = time.monotonic()
@@ -63,9 +81,25 @@ class _Script:
 
     def _call(self, keys: list[Any], args: list[Any]) -> Any:
         try:
-            return self._script(keys=keys, args=args)
+            if self._wait is None:
+                return self._script(keys=keys, args=args)
+            # WAIT on the connection that wrote: one pipeline, one connection.
+            replicas, timeout_ms = self._wait
+            pipe = self._client.pipeline(transaction=False)
+            self._script(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", replicas, timeout_ms)
+            result, acked = pipe.execute()
         except redis.exceptions.OutOfMemoryError as e:
             raise RedisOutOfMemoryError.refused(self._name, e) from None
+        if acked < replicas:
+            warnings.warn(
+                f"Only {acked} of {replicas} replicas acknowledged the storage's "
+                f"{self._name!r} write within {timeout_ms} ms (wait_replicas): if the master "
+                "fails before they catch up, a failover may lose it.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+        return result
 
 
 class Scripts:
@@ -73,8 +107,11 @@ class Scripts:
 
     _sources: dict[str, str] | None = None
 
-    def __init__(self, client: Any, deadline: float) -> None:
+    def __init__(self, client: Any, deadline: float, wait: tuple[int, int] | None = None) -> None:
+        """``wait``: (replicas, timeout in ms) that the scripts in ``WAITED`` wait for."""
         if Scripts._sources is None:
             Scripts._sources = load_sources()
         for name, source in Scripts._sources.items():
-            setattr(self, name, _Script(client.register_script(source), name, deadline))
+            script = client.register_script(source)
+            waits = wait if name in WAITED else None
+            setattr(self, name, _Script(script, name, deadline, client, waits))
