@@ -39,6 +39,7 @@ from optuna.distributions import distribution_to_json
 from optuna.trial import TrialState
 import orjson
 
+from optuna_redis._attr_json import check_for_stdlib
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._keys import TRIAL_NUMBER_BITS
 from optuna_redis._trials import FrozenTrial as DecodedTrial
@@ -213,6 +214,7 @@ cdef double _as_float(value, str what) except? -1.0:
 
 
 cdef bytes _stdlib_dumps(value):
+    check_for_stdlib(value)
     try:
         return json.dumps(value, allow_nan=True).encode()
     except (TypeError, ValueError) as e:

@@ -51,6 +51,7 @@ from optuna.trial import FrozenTrial
 from optuna.trial import TrialState
 import orjson
 
+from optuna_redis._attr_json import check_for_stdlib
 from optuna_redis._distributions import StudyDistributions
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._keys import trial_id_of
@@ -212,6 +213,7 @@ def _as_float(value: Any, what: str) -> float:
 
 
 def _stdlib_dumps(value: Any) -> bytes:
+    check_for_stdlib(value)
     try:
         return json.dumps(value, allow_nan=True).encode()
     except (TypeError, ValueError) as e:

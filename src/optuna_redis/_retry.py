@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+import ssl
 import time
 from typing import Any
 from typing import TypeVar
@@ -33,7 +34,7 @@ class DeadlineRetry(Retry):
     A call that fails with a connection error or a timeout is retried with exponential
     backoff (50 ms doubling to 1 s, with jitter) until ``deadline`` seconds have passed
     since its first attempt; then ``RedisUnavailableError`` is raised. Wrong credentials
-    are not retried. Retrying is safe
+    and TLS failures (a certificate that does not verify) are not retried. Retrying is safe
     for every call of the storage: reads and appends give the same result when run twice,
     and the calls that must not run twice carry a request token (see ``_keys``).
     """
@@ -58,8 +59,8 @@ class DeadlineRetry(Retry):
             try:
                 return do()
             except self._supported_errors as error:
-                if isinstance(error, AuthenticationError):  # a ConnectionError in redis-py
-                    raise
+                if isinstance(error, AuthenticationError) or _is_tls_failure(error):
+                    raise  # configuration errors no retry can fix
                 if is_retryable is not None and not is_retryable(error):
                     raise
                 failures += 1
@@ -75,3 +76,14 @@ class DeadlineRetry(Retry):
                         "applied, or applied whole: nothing is half-written."
                     ) from error
                 time.sleep(min(self._backoff.compute(failures), self.deadline - waited))
+
+
+def _is_tls_failure(error: BaseException) -> bool:
+    """Whether a redis-py connection error comes from the TLS layer (an ``ssl.SSLError``
+    in its chain of causes)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
