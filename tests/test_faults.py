@@ -393,3 +393,44 @@ def test_outage_longer_than_retry_deadline(restartable: RestartableRedis) -> Non
         else:
             assert t.number > before[-1].number and t.values is None
     assert storage.get_all_trials(study_id) == trials
+
+
+def test_an_outage_shorter_than_the_grace_period_fails_no_live_trial(
+    restartable: RestartableRedis,
+) -> None:
+    """While Redis is down nobody can record heartbeats: right after it is back, every
+    running trial looks stale by the server's clock. A worker that was cut off within the
+    grace period judges no trial stale, so the live workers' trials are left alone.
+    (Without that rule this test fails about every other run: whether a stale check comes
+    before the others' heartbeats resume is a race.)"""
+    n_workers = 4
+    url, prefix = restartable.url, "outage-hb"
+    storage = RedisStorage(url, prefix=prefix)
+    study_id = storage.create_new_study(MIN, "outage-hb")
+    results = _fault_workers.SPAWN.Queue()
+    stop = _fault_workers.SPAWN.Event()
+    processes: list[Any] = []
+    try:
+        for i in range(n_workers):
+            args = (url, prefix, "outage-hb", i, stop, None)
+            processes.append(_fault_workers.start("optimize_until_stopped", args, results, i))
+        _wait_for(
+            lambda: _n_complete(storage, study_id, 2 * n_workers),
+            processes,
+            results,
+            60,
+            "the workers running",
+        )
+        restartable.kill()
+        time.sleep(2.9)  # Longer than heartbeat_interval (1 s), shorter than grace (3 s).
+        restartable.start()
+        time.sleep(5)  # Trials start after the restart, each running a stale check.
+        stop.set()
+        finished = _workers.collect(results, processes, 60)
+    finally:
+        _stop(processes)
+    trials = RedisStorage(url, prefix=prefix).get_all_trials(study_id)
+    states = Counter(t.state for t in trials)
+    print(f"\noutage under heartbeats: {dict(states)}, finished per worker {finished}")
+    assert states == {TrialState.COMPLETE: len(trials)}
+    assert not any("failed_trial" in t.system_attrs for t in trials)

@@ -44,6 +44,13 @@ class DeadlineRetry(Retry):
         # than -1 for redis-py code that counts attempts from it.
         super().__init__(BACKOFF(), retries=1_000_000)
         self.deadline = deadline
+        # time.monotonic() of the last failure retried (or given up on), by any connection.
+        self.last_failure: float | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DeadlineRetry:
+        # redis-py gives each connection a deep copy of its retry; one shared object lets
+        # the storage know when any of its connections last saw Redis go away.
+        return self
 
     def call_with_retry(
         self,
@@ -64,6 +71,7 @@ class DeadlineRetry(Retry):
                 if is_retryable is not None and not is_retryable(error):
                     raise
                 failures += 1
+                self.last_failure = time.monotonic()
                 if with_failure_count:
                     fail(error, failures)
                 else:

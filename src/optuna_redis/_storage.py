@@ -10,6 +10,7 @@ import datetime
 import os
 import pickle
 import threading
+import time
 from types import ModuleType
 from typing import Any
 import uuid
@@ -314,6 +315,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def _connect(self, client: redis.Redis) -> None:
         self._client = client
+        # The URL form's retry notes when Redis was last unreachable (see heartbeats).
+        self._outage_clock = self._client_retry(client)
         # Request keys outlive any retry of their call.
         self._request_ttl = max(_DEFAULT_REQUEST_TTL, int(2 * self._retry_deadline) + 1)
         if self._wait is not None and isinstance(client, RedisCluster):
@@ -326,6 +329,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._directions: dict[int, list[StudyDirection]] = {}
         self._check_format()
         self._check_eviction_policy()
+
+    @staticmethod
+    def _client_retry(client: Any) -> DeadlineRetry | None:
+        retry = client.get_retry() if hasattr(client, "get_retry") else None
+        return retry if isinstance(retry, DeadlineRetry) else None
 
     def _check_eviction_policy(self) -> None:
         """Warn when Redis may evict the storage's keys (only request keys have a TTL)."""
@@ -371,7 +379,15 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 "cannot be rebuilt from a URL. Build it from a URL instead."
             )
         state = self.__dict__.copy()
-        for name in ("_client", "_scripts", "_lock", "_caches", "_dists", "_directions"):
+        for name in (
+            "_client",
+            "_scripts",
+            "_lock",
+            "_caches",
+            "_dists",
+            "_directions",
+            "_outage_clock",
+        ):
             del state[name]
         if state["_codec"] is _codec.IMPLEMENTATION:
             del state["_codec"]
@@ -980,11 +996,22 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         assert self.heartbeat_interval is not None
         grace_period = self.grace_period or 2 * self.heartbeat_interval
+        if self._recently_cut_off(grace_period):
+            # Redis was unreachable within the grace period (restart, failover): the
+            # other workers could not record heartbeats either, and their heartbeats look
+            # stale until they have reconnected. Judge no trial stale until then.
+            return []
         numbers = self._scripts.stale_trials(
             keys=[self._keys.heartbeats(study_id)],
             args=[self._keys.trial_head(study_id), grace_period],
         )
         return [trial_id_of(study_id, int(n)) for n in numbers]
+
+    def _recently_cut_off(self, seconds: float) -> bool:
+        retry = self._outage_clock
+        if retry is None or retry.last_failure is None:
+            return False
+        return time.monotonic() - retry.last_failure < seconds
 
     def get_heartbeat_interval(self) -> int | None:
         return self.heartbeat_interval
