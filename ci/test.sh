@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install optuna-redis with its test dependencies; lint; check the built wheel; run Optuna's
 # own storage tests on RedisStorage; run our suite on the compiled codec, then again on the
-# pure-Python codec; run the storage tests again on a local Redis Cluster.
+# pure-Python codec; run the storage tests again on a local Redis Cluster; check benchmark
+# ratios against the committed baseline.
 # This is the README's test command; .ci/run calls it as it is. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,3 +32,5 @@ echo "--- the storage tests on a local 3-master Redis Cluster"
 OPTUNA_REDIS_TEST_CLUSTER=1 python -m pytest tests/test_conformance.py tests/test_concurrency.py \
     tests/test_heartbeat.py tests/test_optuna_workflows.py tests/test_round_trips.py \
     tests/test_distributions.py tests/test_retries.py "$@"
+echo "--- benchmark regression gate (ratios against benchmarks/baseline.json; see benchmarks/README.md)"
+python ci/bench_gate.py
