@@ -47,6 +47,7 @@ from optuna_redis._keys import trial_id_of
 from optuna_redis._retry import DeadlineRetry
 from optuna_redis._retry import cluster_retry
 from optuna_redis._scripts import Scripts
+from optuna_redis._sentinel import adopt as adopt_sentinel
 from optuna_redis._trials import deepcopy_trials
 
 StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
@@ -134,11 +135,13 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             When above 0, creating and deleting studies, creating trials and changing a
             trial's state (finishing, claiming) wait until that many replicas have the
             write (Redis ``WAIT``), so a failover to a replica loses no finished trial.
-            Costs a replication round trip on those writes; a replica that does not answer
-            within ``wait_timeout`` seconds gets a ``RuntimeWarning``, not an error. Not on
-            a Redis Cluster.
+            Costs a replication round trip on those writes. Until the replicas acknowledge,
+            the write is repeated on a fresh connection (through Sentinel, to the current
+            master; its request token keeps it from running twice), for up to
+            ``retry_deadline`` seconds, then ``RedisUnavailableError``. Not on a Redis
+            Cluster.
         wait_timeout:
-            Seconds a write waits for ``wait_replicas`` replicas.
+            Seconds one WAIT lasts; shorter than the client's ``socket_timeout``.
         codec:
             The codec module to encode and decode records with; by default the compiled one
             when it is available (see ``optuna_redis.USE_EXTENSIONS``). For tests.
@@ -321,6 +324,15 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self._request_ttl = max(_DEFAULT_REQUEST_TTL, int(2 * self._retry_deadline) + 1)
         if self._wait is not None and isinstance(client, RedisCluster):
             raise ValueError("wait_replicas is not supported on a Redis Cluster.")
+        if self._wait is not None:
+            socket_timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
+            if socket_timeout is not None and socket_timeout <= self._wait[1] / 1000:
+                raise ValueError(
+                    f"wait_timeout ({self._wait[1] / 1000:g} s) must be shorter than the "
+                    f"client's socket_timeout ({socket_timeout:g} s): a WAIT that outlasts "
+                    "it reads as a broken connection."
+                )
+        adopt_sentinel(client)
         self._scripts = Scripts(client, self._retry_deadline, self._wait)
         self._lock = threading.Lock()
         self._caches: dict[int, _StudyCache] = {}

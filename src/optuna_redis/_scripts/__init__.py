@@ -5,11 +5,11 @@ from __future__ import annotations
 from importlib import resources
 import time
 from typing import Any
-import warnings
 
 import redis
 
 from optuna_redis._errors import RedisOutOfMemoryError
+from optuna_redis._errors import RedisUnavailableError
 
 NAMES = (
     "append_trial",
@@ -83,23 +83,54 @@ class _Script:
         try:
             if self._wait is None:
                 return self._script(keys=keys, args=args)
-            # WAIT on the connection that wrote: one pipeline, one connection.
-            replicas, timeout_ms = self._wait
-            pipe = self._client.pipeline(transaction=False)
-            self._script(keys=keys, args=args, client=pipe)
-            pipe.execute_command("WAIT", replicas, timeout_ms)
-            result, acked = pipe.execute()
+            return self._call_and_wait(keys, args)
         except redis.exceptions.OutOfMemoryError as e:
             raise RedisOutOfMemoryError.refused(self._name, e) from None
-        if acked < replicas:
-            warnings.warn(
-                f"Only {acked} of {replicas} replicas acknowledged the storage's "
-                f"{self._name!r} write within {timeout_ms} ms (wait_replicas): if the master "
-                "fails before they catch up, a failover may lose it.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-        return result
+
+    def _call_and_wait(self, keys: list[Any], args: list[Any]) -> Any:
+        """Run the script, then WAIT for the replicas, on one connection (one pipeline).
+
+        Until the replicas acknowledge, the call is repeated on a fresh connection (which,
+        through Sentinel, finds the current master): a write that reached only a master
+        that is being failed over is lost, and the next attempt writes it again; one that
+        stands is found by its request token and not run twice. After ``deadline``
+        seconds without acknowledgement, ``RedisUnavailableError``.
+        """
+        replicas, timeout_ms = self._wait  # type: ignore[misc]
+        start = time.monotonic()
+        pause = 0.05
+        while True:
+            try:
+                pipe = self._client.pipeline(transaction=False)
+                self._script(keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", replicas, timeout_ms)
+                result, acked = pipe.execute()
+                if acked >= replicas:
+                    return result
+                problem = f"{acked} of {replicas} replicas acknowledged within {timeout_ms} ms"
+            except redis.exceptions.NoScriptError:
+                # A server that restarted or was promoted has no scripts loaded.
+                self._client.script_load(self._script.script)
+                problem = "the server had not loaded the script"
+            except redis.exceptions.ReadOnlyError as e:
+                problem = f"the server is a replica now ({e})"
+            except RedisUnavailableError:
+                raise
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+                problem = str(e)
+            except redis.exceptions.ResponseError as e:
+                if "NOREPLICAS" not in str(e) and "WAIT cannot be used" not in str(e):
+                    raise
+                problem = str(e)
+            waited = time.monotonic() - start
+            if waited + pause > self._deadline:
+                raise RedisUnavailableError(
+                    f"The storage's {self._name!r} write was not acknowledged by "
+                    f"{replicas} replica(s) (wait_replicas) within {waited:.1f} s: {problem}."
+                )
+            self._client.connection_pool.disconnect(inuse_connections=False)
+            time.sleep(pause)
+            pause = min(2 * pause, 1.0)
 
 
 class Scripts:
