@@ -26,12 +26,14 @@ import shutil
 import subprocess
 import tempfile
 import time
+from typing import Any
 import uuid
 
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.study import StudyDirection
+from optuna.testing.pytest_storages import StorageTestCase
 from optuna.trial import TrialState
 import pytest
 import redis
@@ -740,3 +742,28 @@ def test_a_refused_script_writes_nothing(admin, mine) -> None:
     with pytest.raises(redis.ResponseError, match="can't run this command"):
         storage.create_new_study([MIN], "half")
     assert dump_keys(admin) == before
+
+
+class TestConformanceOverTlsAsAConfinedUser(StorageTestCase):
+    """Optuna's storage conformance suite over TLS, as a user that the README's ACL rule
+    confines to one prefix: the storage needs nothing more, whatever Optuna asks of it."""
+
+    @pytest.fixture
+    def storage(self, tls_server: TlsRedisServer, codec: Any) -> Iterator[RedisStorage]:
+        prefix = f"{USER_PREFIX}{uuid.uuid4().hex[:12]}"
+        tls = {"ssl_ca_certs": tls_server.files.ca_crt}
+        admin = redis.Redis.from_url(tls_server.url, **tls)
+        admin.acl_log_reset()
+        user, password = f"{USER_PREFIX}{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+        admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", *acl_rule(prefix))
+        url = f"rediss://{user}:{password}@127.0.0.1:{tls_server.port}/0"
+        storage = RedisStorage(url, prefix=prefix, codec=codec, client_kwargs=tls)
+        try:
+            yield storage
+            assert acl_denials(admin) == []
+        finally:
+            storage.remove_session()
+            for key in admin.scan_iter(match=f"{prefix}:*"):
+                admin.unlink(key)
+            admin.acl_deluser(user)
+            admin.close()
