@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
 from typing import Any
 
 import optuna
@@ -25,21 +24,9 @@ SPAWN = _workers.SPAWN
 WORKER_LIMIT = 120.0
 
 
-def _entry(results: Any, index: int, name: str, args: tuple[Any, ...]) -> None:
-    _workers._quiet()
-    try:
-        result = globals()[name](*args)
-    except BaseException:
-        results.put((index, "error", traceback.format_exc()))
-    else:
-        results.put((index, "ok", result))
-
-
 def start(name: str, args: tuple[Any, ...], results: Any, index: int) -> Any:
     """Run ``name(*args)`` of this module in a daemon spawn process."""
-    process = SPAWN.Process(target=_entry, args=(results, index, name, args), daemon=True)
-    process.start()
-    return process
+    return _workers.start_process(f"{__name__}.{name}", args, results, index)
 
 
 def _load(storage: RedisStorage, study_name: str, seed: int) -> optuna.Study:

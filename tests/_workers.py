@@ -8,6 +8,7 @@ re-raises a worker's traceback in the test process.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import importlib
 import multiprocessing
 import queue as queue_module
 import time
@@ -38,7 +39,10 @@ def _quiet() -> None:
 def _entry(results: Any, index: int, name: str, args: tuple[Any, ...]) -> None:
     _quiet()
     try:
-        result = globals()[name](*args)
+        # "function" of this module, or "module.function" of another worker module.
+        module, _, function = name.rpartition(".")
+        found = vars(importlib.import_module(module)) if module else globals()
+        result = found[function](*args)
     except BaseException:
         results.put((index, "error", traceback.format_exc()))
     else:

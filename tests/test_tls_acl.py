@@ -251,15 +251,7 @@ class TlsRedisServer:
             finally:
                 client.close()
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+    stop = RedisServer.stop  # the same process and temp dir to clean up
 
 
 @pytest.fixture(scope="module")
