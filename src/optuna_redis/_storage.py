@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from collections.abc import Container
 from collections.abc import Iterator
 from collections.abc import Sequence
 import datetime
+import operator
 import os
 import pickle
 import threading
@@ -55,6 +57,7 @@ StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 # Trial records per round trip of a bulk read: bounds both the time one script holds Redis
 # and the size of one reply.
 _SYNC_CHUNK = 2000
+_NUMBER = operator.attrgetter("_number")
 # URL schemes of the cluster form, and what redis-py calls them.
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 # Seconds a request token's result is kept, at least (see _keys).
@@ -68,10 +71,12 @@ class _StudyCache:
 
     ``snapshot`` is the list handed out by reads, and ``by_states`` its filtered versions;
     neither is mutated once handed out (a change makes new ones), so a read with nothing
-    changed costs O(1) here too.
+    changed costs O(1) here too. ``changed`` holds, for the trials changed since the
+    filtered versions were made, the state each had then (None: it is new), so that the
+    next ones are made from them in O(k log n) for k changes instead of a pass over all.
     """
 
-    __slots__ = ("seq", "trials", "dists", "snapshot", "by_states")
+    __slots__ = ("seq", "trials", "dists", "snapshot", "by_states", "changed")
 
     def __init__(self, dists: StudyDistributions) -> None:
         self.seq = 0
@@ -79,6 +84,41 @@ class _StudyCache:
         self.dists = dists
         self.snapshot: list[FrozenTrial] | None = None
         self.by_states: dict[frozenset[TrialState], list[FrozenTrial]] = {}
+        self.changed: dict[int, TrialState | None] = {}
+
+    def new_snapshot(self, head: str) -> None:
+        """Make the snapshot and its filtered versions from ``trials`` (under the lock)."""
+        snapshot = list(self.trials)
+        if None in snapshot:
+            number = snapshot.index(None)
+            raise CorruptRecordError(
+                f"The trial record at Redis key {head + str(number)!r} is missing."
+            )
+        by_states = {}
+        for key, filtered in self.by_states.items():
+            updated = _refiltered(filtered, key, self.changed, snapshot)
+            if updated is not None:
+                by_states[key] = updated
+        self.snapshot, self.by_states, self.changed = snapshot, by_states, {}
+
+
+def _refiltered(
+    filtered: list[FrozenTrial],
+    states: frozenset[TrialState],
+    changed: dict[int, TrialState | None],
+    snapshot: list[FrozenTrial],
+) -> list[FrozenTrial] | None:
+    """``filtered`` (the trials in ``states``) brought up to date with the ``changed``
+    trials, or None when a trial left the set or changed in it (then filter anew)."""
+    if any(old is not None and old in states for old in changed.values()):
+        return None
+    added = [snapshot[n] for n in sorted(changed) if snapshot[n].state in states]
+    if not added:
+        return filtered
+    out = list(filtered)
+    for trial in added:
+        bisect.insort(out, trial, key=_NUMBER)
+    return out
 
 
 class RedisStorage(BaseStorage, BaseHeartbeat):
@@ -803,7 +843,12 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             if filtered is None:
                 filtered = [t for t in trials if t.state in states]
                 if key is not None:
-                    by_states[key] = filtered
+                    with self._lock:
+                        # Kept only while it belongs to the current snapshot: changes
+                        # made since are then tracked to bring it up to date.
+                        cache = self._caches.get(study_id)
+                        if cache is not None and cache.by_states is by_states:
+                            by_states.setdefault(key, filtered)
             trials = filtered
         # The decoded trials' __deepcopy__ is the specialised copy_trial.
         return deepcopy_trials(trials) if deepcopy else trials
@@ -894,14 +939,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                     break
             self._caches[study_id] = cache
             if cache.snapshot is None:
-                snapshot = list(cache.trials)
-                for number, trial in enumerate(snapshot):
-                    if trial is None:
-                        raise CorruptRecordError(
-                            f"The trial record at Redis key {head + str(number)!r} is missing."
-                        )
-                cache.snapshot = snapshot  # type: ignore[assignment]
-                cache.by_states = {}
+                cache.new_snapshot(head)
+            assert cache.snapshot is not None
             return cache.snapshot, cache.by_states
 
     def _cold_load(self, study_id: int, overlap: bool = True) -> _StudyCache:
@@ -987,11 +1026,16 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         if items:
             cache.snapshot = None
         head = self._keys.trial_head(study_id)
+        track = bool(cache.by_states)  # filtered versions to bring up to date later
+        changed = cache.changed
         for number, trial in self._codec.decode_trials(head, study_id, items, cache.dists):
             if number >= n_trials:
                 raise CorruptRecordError(
                     f"Trial number out of range at Redis key {head + str(number)!r}."
                 )
+            if track and number not in changed:
+                old = trials[number]
+                changed[number] = None if old is None else old.state
             trials[number] = trial
 
     # ------------------------------------------------------------ heartbeat
@@ -1008,10 +1052,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         assert self.heartbeat_interval is not None
         grace_period = self.grace_period or 2 * self.heartbeat_interval
-        if self._recently_cut_off(grace_period):
+        if self._recently_cut_off(grace_period + self.heartbeat_interval):
             # Redis was unreachable within the grace period (restart, failover): the
             # other workers could not record heartbeats either, and their heartbeats look
-            # stale until they have reconnected. Judge no trial stale until then.
+            # stale until they have reconnected and beaten again (one more interval).
+            # Judge no trial stale until then.
             return []
         numbers = self._scripts.stale_trials(
             keys=[self._keys.heartbeats(study_id)],
