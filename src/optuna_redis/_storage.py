@@ -76,7 +76,7 @@ class _StudyCache:
     next ones are made from them in O(k log n) for k changes instead of a pass over all.
     """
 
-    __slots__ = ("seq", "trials", "dists", "snapshot", "by_states", "changed")
+    __slots__ = ("seq", "trials", "dists", "snapshot", "by_states", "changed", "missing")
 
     def __init__(self, dists: StudyDistributions) -> None:
         self.seq = 0
@@ -85,15 +85,16 @@ class _StudyCache:
         self.snapshot: list[FrozenTrial] | None = None
         self.by_states: dict[frozenset[TrialState], list[FrozenTrial]] = {}
         self.changed: dict[int, TrialState | None] = {}
+        self.missing: set[int] = set()  # numbers in ``trials`` without a record yet
 
     def new_snapshot(self, head: str) -> None:
         """Make the snapshot and its filtered versions from ``trials`` (under the lock)."""
-        snapshot = list(self.trials)
-        if None in snapshot:
-            number = snapshot.index(None)
+        if self.missing:
+            number = min(self.missing)
             raise CorruptRecordError(
                 f"The trial record at Redis key {head + str(number)!r} is missing."
             )
+        snapshot: list[FrozenTrial] = list(self.trials)  # type: ignore[arg-type]
         by_states = {}
         for key, filtered in self.by_states.items():
             updated = _refiltered(filtered, key, self.changed, snapshot)
@@ -1021,6 +1022,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         """Decode ``[number, record, ...]`` into the cache of a study with n_trials trials."""
         trials = cache.trials
         if len(trials) < n_trials:
+            cache.missing.update(range(len(trials), n_trials))
             trials.extend([None] * (n_trials - len(trials)))
             cache.snapshot = None
         if items:
@@ -1037,6 +1039,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 old = trials[number]
                 changed[number] = None if old is None else old.state
             trials[number] = trial
+            cache.missing.discard(number)
 
     # ------------------------------------------------------------ heartbeat
 
