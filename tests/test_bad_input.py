@@ -546,3 +546,15 @@ def test_values_still_finite_after_roundtrip(ctx: Ctx) -> None:
     assert t.values == [0.25] and not math.isnan(t.values[0])
     assert t.params == {"x": 0.5, "n": 3, "c": "b"}
     assert t.system_attrs == {"ts": 2**70}
+
+
+def test_a_full_study_refuses_new_trials_clearly(storage, redis_client) -> None:
+    """Trial numbers are 32-bit: a study that reached 2**32 trials refuses the next one
+    with a clear error and writes nothing (a 33rd bit would alias the next study's ids)."""
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE])
+    redis_client.hset(storage._keys.meta(study_id), "n", 2**32)
+    before = {k: redis_client.dump(k) for k in redis_client.scan_iter(f"{storage._keys.prefix}:*")}
+    with pytest.raises(RuntimeError, match="the most a study can hold"):
+        storage.create_new_trial(study_id)
+    after = {k: redis_client.dump(k) for k in redis_client.scan_iter(f"{storage._keys.prefix}:*")}
+    assert after == before

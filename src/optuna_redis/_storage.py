@@ -42,6 +42,7 @@ from optuna_redis._errors import IncompatibleFormatError
 from optuna_redis._errors import RedisOutOfMemoryError
 from optuna_redis._errors import RedisUnavailableError
 from optuna_redis._keys import FORMAT_VERSION
+from optuna_redis._keys import TRIAL_NUMBER_BITS
 from optuna_redis._keys import TRIAL_NUMBER_MASK
 from optuna_redis._keys import Keys
 from optuna_redis._keys import split_trial_id
@@ -648,6 +649,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 return trial_id_of(study_id, int(result[1]))
             if code == -1:
                 raise KeyError(f"No study with study_id {study_id} exists.")
+            if code == -3:
+                raise RuntimeError(
+                    f"Study {study_id} holds {1 << TRIAL_NUMBER_BITS} trials, the most a "
+                    "study can hold (trial numbers are 32-bit); no trial was created."
+                )
             # The study holds another distribution under the i-th param's name.
             i, stored = int(result[1]), result[2]
             param_name = params[i][0]

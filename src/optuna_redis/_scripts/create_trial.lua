@@ -8,15 +8,20 @@
 --       then for each param: name, distribution JSON, the entry without the JSON (for
 --       the study's own distribution), the entry with it, the stored distribution the
 --       client already checked as compatible (or '')
--- Returns {1, number}, {-1} when the study does not exist, or {0, i, stored} when the
--- study holds another distribution under the i-th param's name (0-based), which the
--- client must check before calling again.
+-- Returns {1, number}, {-1} when the study does not exist, {-3} when it is full (trial
+-- numbers are 32-bit), or {0, i, stored} when the study holds another distribution
+-- under the i-th param's name (0-based), which the client must check before calling
+-- again.
 local done = redis.call('GET', KEYS[4])
 if done then
   return {1, tonumber(done)}
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local n = redis.call('HGET', KEYS[1], 'n')
+if not n then
   return {-1}
+end
+if tonumber(n) >= 4294967296 then
+  return {-3}
 end
 local parts = {ARGV[3]}
 local new = {}
