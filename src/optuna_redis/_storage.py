@@ -215,9 +215,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             )
         self._url: str | None = url
         self._client_kwargs = dict(client_kwargs or {})
-        if not isinstance(retry_deadline, (int, float)) or not retry_deadline >= 0:
-            raise ValueError(f"retry_deadline must be a number >= 0, got {retry_deadline!r}.")
-        self._retry_deadline = float(retry_deadline)
+        self._retry_deadline = _checked_deadline(retry_deadline)
         if self._client_kwargs.get("decode_responses"):
             raise ValueError("RedisStorage reads raw bytes; decode_responses must be False.")
         self._configure(
@@ -251,6 +249,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         heartbeat_stale_trial_callback: StaleTrialCallback | None = None,
         failed_trial_callback: StaleTrialCallback | None = None,
         prefix: str = "optuna",
+        retry_deadline: float = 30.0,
         wait_replicas: int = 0,
         wait_timeout: float = 1.0,
         codec: ModuleType | None = None,
@@ -258,8 +257,10 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         """Build a storage on a client you configured (TLS, Sentinel, custom pools).
 
         The client must not decode responses. A storage built this way cannot be pickled,
-        since a client cannot be rebuilt from a URL. Its retries are the client's own (give
-        it ``retry=optuna_redis.DeadlineRetry(30)`` to retry through restarts as the URL
+        since a client cannot be rebuilt from a URL. ``retry_deadline`` bounds the
+        storage's own retries (scripts refused mid-migration, writes waiting for replicas);
+        connection retries are the client's own (give it
+        ``retry=optuna_redis.DeadlineRetry(30)`` to retry through restarts as the URL
         form does); the calls that must not run twice are safe to retry either way.
 
         Example:
@@ -288,7 +289,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         self = cls.__new__(cls)
         self._url = None
         self._client_kwargs = {}
-        self._retry_deadline = _DEFAULT_REQUEST_TTL / 2
+        self._retry_deadline = _checked_deadline(retry_deadline)
         self._configure(
             heartbeat_interval,
             grace_period,
@@ -1084,6 +1085,12 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def get_heartbeat_stale_trial_callback(self) -> StaleTrialCallback | None:
         return self.heartbeat_stale_trial_callback
+
+
+def _checked_deadline(retry_deadline: Any) -> float:
+    if not isinstance(retry_deadline, (int, float)) or not retry_deadline >= 0:
+        raise ValueError(f"retry_deadline must be a number >= 0, got {retry_deadline!r}.")
+    return float(retry_deadline)
 
 
 def _token() -> str:
