@@ -19,6 +19,7 @@ import redis
 
 from optuna_redis._local_redis import LocalRedisServer
 from optuna_redis._local_redis import free_port
+from optuna_redis._local_redis import terminate
 
 __all__ = ["HOST", "SERVICE", "LocalSentinel"]
 
@@ -223,13 +224,8 @@ class LocalSentinel:
         _wait(lambda: acknowledges(port), f"port {port} to acknowledge writes", timeout)
 
     def stop(self) -> None:
-        if self.sentinel_process is not None and self.sentinel_process.poll() is None:
-            self.sentinel_process.terminate()
-            try:
-                self.sentinel_process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.sentinel_process.kill()
-                self.sentinel_process.wait()
+        if self.sentinel_process is not None:
+            terminate(self.sentinel_process)
         for server in reversed(self.servers):
             server.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

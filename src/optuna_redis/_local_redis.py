@@ -17,6 +17,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def terminate(process: subprocess.Popen) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it is still there after 5 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class LocalRedisServer:
     """``redis-server`` from PATH on a free loopback port in a temp dir, keeping nothing on disk.
 
@@ -60,13 +71,7 @@ class LocalRedisServer:
             client.close()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> LocalRedisServer:
