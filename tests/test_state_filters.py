@@ -20,6 +20,7 @@ QUERIES = [
     (TrialState.RUNNING,),
     (TrialState.COMPLETE,),
     (TrialState.COMPLETE, TrialState.PRUNED),
+    (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING),
     (TrialState.FAIL, TrialState.WAITING, TrialState.RUNNING),
 ]
 OPS = st.lists(
@@ -105,3 +106,41 @@ def test_a_filtered_read_after_a_change_is_remade_from_the_change(
     after = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
     assert [t.number for t in after] == [t.number for t in before] + [50]
     assert remade == [True]
+
+
+def test_a_set_holding_the_running_trial_is_remade_from_the_change(
+    storage: RedisStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TPESampler(constant_liar=True) reads (COMPLETE, PRUNED, RUNNING) once per trial while
+    the running trial changes inside that set: the list is still remade from the changed
+    trials (replaced, inserted or removed), never filtered anew."""
+    liar = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE])
+    done = optuna.trial.create_trial(state=TrialState.COMPLETE, value=1)
+    for _ in range(50):
+        storage.create_new_trial(study_id, template_trial=done)
+    failed = storage.create_new_trial(study_id)
+    running = storage.create_new_trial(study_id)
+    storage.get_all_trials(study_id, deepcopy=False, states=liar)
+    remade = []
+    original = _storage._refiltered
+
+    def spy(*args):  # noqa: ANN002, ANN202
+        result = original(*args)
+        remade.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_storage, "_refiltered", spy)
+    dist = optuna.distributions.FloatDistribution(0, 1)
+    storage.set_trial_param(running, "x", 0.25, dist)  # changes inside the set
+    storage.set_trial_state_values(failed, TrialState.FAIL)  # leaves the set
+    after = storage.get_all_trials(study_id, deepcopy=False, states=liar)
+    assert [t.number for t in after] == list(range(50)) + [51]
+    assert after[-1].params == {"x": 0.25}
+    newest = storage.create_new_trial(study_id)  # enters the set
+    storage.set_trial_state_values(running, TrialState.COMPLETE, [0.5])
+    after = storage.get_all_trials(study_id, deepcopy=False, states=liar)
+    assert [t.number for t in after] == list(range(50)) + [51, 52]
+    assert [t.state for t in after[-2:]] == [TrialState.COMPLETE, TrialState.RUNNING]
+    assert after[-1]._trial_id == newest
+    assert remade == [True, True]
