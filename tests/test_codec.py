@@ -537,6 +537,66 @@ def test_decode_trials_names_the_bad_record(codec) -> None:
     assert "p:s:{7}:t:41" in str(info.value)
 
 
+def test_decode_range(codec) -> None:
+    """An MGET reply decoded straight into the cache's list; None records are reported."""
+    head = "p:s:{7}:t:"
+    r0 = codec.encode_trial(rich_trial())
+    r1 = codec.encode_trial(make_trial(state=TrialState.RUNNING))
+    into: list = ["keep"] * 6
+    missing = codec.decode_range(head, STUDY_ID, 2, [r0, None, r1], StudyDistributions(), into)
+    assert missing == [3]
+    assert into[:2] == ["keep", "keep"] and into[3] == "keep" and into[5] == "keep"
+    assert into[2].number == 2 and into[2]._trial_id == (STUDY_ID << 32) | 2
+    assert into[2].params == rich_trial().params
+    assert into[4].number == 4 and into[4].state == TrialState.RUNNING
+    assert codec.decode_range(head, STUDY_ID, 6, [], StudyDistributions(), into) == []
+
+
+@pytest.mark.parametrize(
+    "first, records, size, error",
+    [
+        (-1, [], 3, ValueError),
+        (2, [None, None], 3, ValueError),
+        (1.0, [], 3, ValueError),
+        (True, [], 3, ValueError),
+        (0, (None,), 3, TypeError),
+        (0, [None], None, TypeError),
+    ],
+    ids=repr,
+)
+def test_decode_range_refuses_a_bad_range(codec, first, records, size, error) -> None:
+    into = [None] * size if size is not None else (None, None, None)
+    with pytest.raises(error):
+        codec.decode_range("h", STUDY_ID, first, records, StudyDistributions(), into)
+
+
+def test_decode_range_names_the_bad_record(codec) -> None:
+    good = codec.encode_trial(rich_trial())
+    into: list = [None] * 50
+    with pytest.raises(CorruptRecordError) as info:
+        codec.decode_range(
+            "p:s:{7}:t:", STUDY_ID, 40, [good, b"9junk", good], StudyDistributions(), into
+        )
+    assert "p:s:{7}:t:41" in str(info.value)
+
+
+@pytest.mark.parametrize("head", ["p:s:{7}:t:", "é}{ :t:", "", "x" * 300])
+@pytest.mark.parametrize("first, stop", [(0, 1), (0, 12), (8, 11), (95, 1003), (2**32 - 2, 2**32)])
+def test_pack_mget_is_what_redis_py_sends(codec, head: str, first: int, stop: int) -> None:
+    from redis.connection import Connection
+
+    keys = [head + str(n) for n in range(first, stop)]
+    assert codec.pack_mget(head, first, stop) == b"".join(Connection().pack_command("MGET", *keys))
+
+
+@pytest.mark.parametrize(
+    "first, stop", [(0, 0), (5, 4), (-1, 2), (0, 2**32 + 1), (0.0, 2), (0, "2")], ids=repr
+)
+def test_pack_mget_refuses_a_bad_range(codec, first, stop) -> None:
+    with pytest.raises(ValueError):
+        codec.pack_mget("h", first, stop)
+
+
 # ---------------------------------------------------------------- interning
 
 

@@ -48,6 +48,35 @@ def test_bulk_decode_agrees(trials: list[FrozenTrial]) -> None:
 
 
 @PARITY
+@given(
+    trials=st.lists(st.one_of(st.none(), frozen_trials()), min_size=1, max_size=5),
+    first=st.integers(0, 3),
+)
+def test_range_decode_agrees(trials: list, first: int) -> None:
+    records = [None if t is None else _codec_py.encode_trial(t) for t in trials]
+    head = "p:s:{1}:t:"
+    got: list = [None] * (first + len(records))
+    want: list = [None] * (first + len(records))
+    got_missing = _codec_c.decode_range(head, 1, first, records, StudyDistributions(), got)
+    want_missing = _codec_py.decode_range(head, 1, first, records, StudyDistributions(), want)
+    assert got_missing == want_missing
+    assert [repr(vars(t)) if t else t for t in got] == [repr(vars(t)) if t else t for t in want]
+
+
+@PARITY
+@given(head=st.text(), first=st.integers(0, 2**32 - 1), count=st.integers(1, 30))
+def test_same_mget_command(head: str, first: int, count: int) -> None:
+    stop = min(first + count, 2**32)
+    try:
+        want = _codec_py.pack_mget(head, first, stop)
+    except UnicodeEncodeError:  # a lone surrogate: redis-py cannot send that key either
+        with pytest.raises(UnicodeEncodeError):
+            _codec_c.pack_mget(head, first, stop)
+        return
+    assert _codec_c.pack_mget(head, first, stop) == want
+
+
+@PARITY
 @given(value=json_values)
 def test_same_attr_bytes(value) -> None:
     encoded = _codec_py.encode_attr(value)

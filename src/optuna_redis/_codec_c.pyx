@@ -60,6 +60,7 @@ __all__ = [
     "decode_attr",
     "decode_attrs",
     "decode_trial",
+    "decode_range",
     "decode_trials",
     "encode_attr",
     "encode_distribution",
@@ -67,6 +68,7 @@ __all__ = [
     "encode_state",
     "encode_trial",
     "intermediate_entry",
+    "pack_mget",
     "param_entry",
     "system_attr_entry",
     "user_attr_entry",
@@ -82,6 +84,7 @@ cdef object _STEP = struct.Struct("<qd")
 cdef object _I64_MIN = -(2**63)
 cdef object _I64_MAX = 2**63 - 1
 cdef int _BITS = TRIAL_NUMBER_BITS
+cdef object _MAX_TRIALS = 1 << TRIAL_NUMBER_BITS
 cdef object _orjson_loads = orjson.loads
 cdef object _orjson_dumps = orjson.dumps
 cdef object _json_loads = json.loads
@@ -284,6 +287,97 @@ def decode_trials(str head, study_id, list items, object dists):
     finally:
         if was_enabled:
             gc.enable()
+    return out
+
+
+def decode_range(str head, study_id, first, records, object dists, into):
+    """Decode ``records``, those of trials ``first``, ``first + 1``, ... (an MGET reply),
+    into ``into[first]``, ``into[first + 1]``, ...; return the numbers whose record is None."""
+    if type(records) is not list or type(into) is not list:
+        raise TypeError("records and into must be lists.")
+    if type(first) is not int or first < 0 or first + len(records) > len(into):
+        raise ValueError(
+            f"Trials {first}..{first}+{len(records)} do not fit a list of {len(into)}."
+        )
+    cdef list recs = <list>records, out = <list>into, missing = []
+    cdef Py_ssize_t i, n = len(recs), base = first
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i in range(n):
+            record = recs[i]
+            number = base + i
+            if record is None:
+                missing.append(number)
+                continue
+            trial_id = (study_id << _BITS) | number
+            try:
+                trial = _decode_trial(trial_id, number, record, dists)
+            except Exception as e:
+                raise CorruptRecordError(
+                    f"Cannot decode the trial record at Redis key {head + str(number)!r}: {e}"
+                ) from None
+            out[base + i] = trial
+    finally:
+        if was_enabled:
+            gc.enable()
+    return missing
+
+
+cdef char* _put_digits(char* p, Py_ssize_t v) noexcept:
+    """Write v >= 0 in decimal at p; return the end."""
+    cdef char tmp[24]
+    cdef int k = 0
+    while True:
+        tmp[k] = <char>(48 + v % 10)
+        k += 1
+        v //= 10
+        if v == 0:
+            break
+    while k:
+        k -= 1
+        p[0] = tmp[k]
+        p += 1
+    return p
+
+
+cdef inline Py_ssize_t _n_digits(Py_ssize_t v) noexcept:
+    cdef Py_ssize_t k = 1
+    while v >= 10:
+        v //= 10
+        k += 1
+    return k
+
+
+def pack_mget(str head, first, stop):
+    """The command ``MGET head+str(first) ... head+str(stop - 1)`` in RESP."""
+    if type(first) is not int or type(stop) is not int or not 0 <= first < stop <= _MAX_TRIALS:
+        raise ValueError(f"Invalid trial number range {first!r}..{stop!r}.")
+    cdef bytes prefix = head.encode("utf-8")
+    cdef bytes header = b"*%d\r\n$4\r\nMGET\r\n" % (stop - first + 1)
+    cdef Py_ssize_t a = first, b = stop, n, key_len, plen = PyBytes_GET_SIZE(prefix)
+    cdef Py_ssize_t total = PyBytes_GET_SIZE(header)
+    for n in range(a, b):
+        key_len = plen + _n_digits(n)
+        total += 1 + _n_digits(key_len) + 2 + key_len + 2
+    out = PyBytes_FromStringAndSize(NULL, total)
+    cdef char* p = PyBytes_AS_STRING(out)
+    cdef char* end = p + total
+    memcpy(p, PyBytes_AS_STRING(header), PyBytes_GET_SIZE(header))
+    p += PyBytes_GET_SIZE(header)
+    for n in range(a, b):
+        key_len = plen + _n_digits(n)
+        p[0] = b"$"
+        p = _put_digits(p + 1, key_len)
+        p[0] = b"\r"
+        p[1] = b"\n"
+        memcpy(p + 2, PyBytes_AS_STRING(prefix), plen)
+        p = _put_digits(p + 2 + plen, n)
+        p[0] = b"\r"
+        p[1] = b"\n"
+        p += 2
+    if p != end:
+        raise AssertionError("pack_mget: size mismatch")
     return out
 
 

@@ -54,6 +54,7 @@ import orjson
 from optuna_redis._attr_json import check_for_stdlib
 from optuna_redis._distributions import StudyDistributions
 from optuna_redis._errors import CorruptRecordError
+from optuna_redis._keys import TRIAL_NUMBER_BITS
 from optuna_redis._keys import trial_id_of
 from optuna_redis._trials import FrozenTrial as DecodedTrial
 
@@ -64,6 +65,7 @@ __all__ = [
     "decode_attr",
     "decode_attrs",
     "decode_trial",
+    "decode_range",
     "decode_trials",
     "encode_attr",
     "encode_distribution",
@@ -71,6 +73,7 @@ __all__ = [
     "encode_state",
     "encode_trial",
     "intermediate_entry",
+    "pack_mget",
     "param_entry",
     "system_attr_entry",
     "user_attr_entry",
@@ -78,6 +81,7 @@ __all__ = [
 ]
 
 _STATES = tuple(TrialState)
+_MAX_TRIALS = 1 << TRIAL_NUMBER_BITS
 _STATE_BYTES = {s: str(s.value).encode() for s in _STATES}
 _DOUBLE = struct.Struct("<d")
 _U32 = struct.Struct("<I")
@@ -286,6 +290,51 @@ def decode_trials(
         if was_enabled:
             gc.enable()
     return out
+
+
+def decode_range(
+    head: str, study_id: int, first: int, records: list, dists: StudyDistributions, into: list
+) -> list[int]:
+    """Decode ``records``, those of trials ``first``, ``first + 1``, ... (an MGET reply),
+    into ``into[first]``, ``into[first + 1]``, ...; return the numbers whose record is None.
+
+    The cold load's bulk path: the trials land in the cache's list without an
+    intermediate list of pairs. As ``decode_trials``, with the cyclic GC paused.
+    """
+    if type(records) is not list or type(into) is not list:
+        raise TypeError("records and into must be lists.")
+    if type(first) is not int or first < 0 or first + len(records) > len(into):
+        raise ValueError(
+            f"Trials {first}..{first}+{len(records)} do not fit a list of {len(into)}."
+        )
+    missing = []
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for i, record in enumerate(records):
+            number = first + i
+            if record is None:
+                missing.append(number)
+                continue
+            key = head + str(number)
+            into[number] = decode_trial(key, trial_id_of(study_id, number), number, record, dists)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return missing
+
+
+def pack_mget(head: str, first: int, stop: int) -> bytes:
+    """The command ``MGET head+str(first) ... head+str(stop - 1)`` in RESP, as redis-py's
+    ``Connection.pack_command`` writes it (keys UTF-8), for the cold load to send."""
+    if type(first) is not int or type(stop) is not int or not 0 <= first < stop <= _MAX_TRIALS:
+        raise ValueError(f"Invalid trial number range {first!r}..{stop!r}.")
+    prefix = head.encode("utf-8")
+    parts = [b"*%d\r\n$4\r\nMGET\r\n" % (stop - first + 1)]
+    for number in range(first, stop):
+        key = prefix + b"%d" % number
+        parts.append(b"$%d\r\n%b\r\n" % (len(key), key))
+    return b"".join(parts)
 
 
 def decode_trial(

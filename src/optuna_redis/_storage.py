@@ -979,14 +979,22 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         cache = _StudyCache(self._study_dists(study_id))
         cache.seq, n_trials = _parse_id(seq, meta), _parse_id(n_trials, meta)
         dists_key = self._keys.dists(study_id)
+        head = self._keys.trial_head(study_id)
+        cache.trials = [None] * n_trials
         for numbers, records, dists in self._fetch_records(study_id, n_trials, overlap):
             if len(dists) > len(cache.dists.registered):
                 cache.dists.register(dists_key, _flat(dists))
-            items: list[Any] = []
-            for number, record in zip(numbers, records, strict=True):
-                if record is not None:  # A missing record is reported after the next sync.
-                    items += (number, record)
-            self._store(cache, study_id, n_trials, items)
+            if len(records) != len(numbers):
+                raise CorruptRecordError(
+                    f"MGET of the trials under {head!r} returned {len(records)} records "
+                    f"for {len(numbers)} keys."
+                )
+            # Decoded straight into the list. A missing record is reported after the next
+            # sync, unless that sync brings it (a trial being created meanwhile).
+            missing = self._codec.decode_range(
+                head, study_id, numbers.start, records, cache.dists, cache.trials
+            )
+            cache.missing.update(missing)
         return cache
 
     def _fetch_records(
@@ -1024,10 +1032,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         pool = client.connection_pool
         conn = pool.get_connection()
         try:
+            hgetall = b"".join(conn.pack_command("HGETALL", dists_key))
 
             def send(numbers: range) -> None:
-                mget = ("MGET", *[head + str(n) for n in numbers])
-                conn.send_packed_command(conn.pack_commands([mget, ("HGETALL", dists_key)]))
+                mget = self._codec.pack_mget(head, numbers.start, numbers.stop)
+                conn.send_packed_command([mget + hgetall])
 
             if chunks:
                 send(chunks[0])
@@ -1066,7 +1075,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 old = trials[number]
                 changed[number] = None if old is None else old.state
             trials[number] = trial
-            cache.missing.discard(number)
+            if cache.missing:
+                cache.missing.discard(number)
 
     # ------------------------------------------------------------ heartbeat
 
