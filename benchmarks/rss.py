@@ -8,6 +8,11 @@ RSS while loading (``VmHWM``, reset after the imports; see ``peak_rss_mib`` for 
 ``ru_maxrss``) and the RSS still held once the trials are loaded, and peak and held minus
 the RSS after imports. Issue target: ours at most half of JournalRedis at 100k.
 
+Each round also times, in a third child, the raw fetch: MGET of ours' records in chunks
+of 5,000 without decoding them. The load times of the three give the cold-load targets
+at 100k: ours at least 10x faster than JournalRedis, and within 3x of the raw fetch.
+Rounds alternate the children, so all see the same machine state.
+
     python benchmarks/rss.py --trials 100000 --populate-fast --keep --prefix rss100k
     python benchmarks/rss.py --trials 100000 --keep --prefix rss100k  # reuses the data
 
@@ -150,14 +155,32 @@ def kept(backend: str, url: str, prefix: str) -> bool:
         client.close()
 
 
+def raw_fetch(url: str, prefix: str) -> tuple[int, float, list]:
+    """MGET of ours' records in chunks of 5,000, undecoded, as ``test_cold_raw_fetch``:
+    the lower bound of a cold load. Returns (records, seconds of the MGETs, the replies)."""
+    storage = RedisStorage(url, prefix=f"{prefix}:ours")
+    study_id = storage.get_study_id_from_name(STUDY)
+    keys = [storage._keys.trial(study_id, n) for n in range(storage.get_n_trials(study_id))]
+    client = redis.Redis.from_url(url)
+    client.ping()
+    start = time.perf_counter()
+    replies = [client.mget(keys[lo : lo + 5000]) for lo in range(0, len(keys), 5000)]
+    return len(keys), time.perf_counter() - start, replies
+
+
 def child(backend: str, url: str, prefix: str, deepcopy: bool) -> None:
     """Child process: load the study into a new storage; print one JSON line of RSS."""
     after_imports = rss_mib()
     peak_reset = reset_peak()
-    start = time.perf_counter()
-    storage = storage_for(backend, url, prefix)
-    trials = storage.get_all_trials(storage.get_study_id_from_name(STUDY), deepcopy=deepcopy)
-    seconds = time.perf_counter() - start
+    if backend == "raw_fetch":
+        n, seconds, trials = raw_fetch(url, prefix)
+        trials = [None] * n  # counted below; the replies stay referenced meanwhile
+    else:
+        start = time.perf_counter()
+        storage = storage_for(backend, url, prefix)
+        study_id = storage.get_study_id_from_name(STUDY)
+        trials = storage.get_all_trials(study_id, deepcopy=deepcopy)
+        seconds = time.perf_counter() - start
     held = rss_mib()
     result = {
         "trials": len(trials),
@@ -208,6 +231,15 @@ def report(results: dict[str, dict[str, Any]], deepcopy: bool) -> None:
         journal["peak"] - journal["after_imports"]
     )
     print(f"  ours / journal_redis, peak - imports: {peak_ratio:.2f} (target <= 0.5 at 100k)")
+    print(
+        f"  load: journal_redis / ours {journal['seconds'] / ours['seconds']:.1f}x "
+        f"(target >= 10x at 100k); ours / raw_fetch "
+        f"{ours['seconds'] / results['raw_fetch']['seconds']:.2f}x (target <= 3x at 100k)"
+    )
+    print(
+        "  (load s: ours and journal_redis from building the storage to the trials; "
+        "raw_fetch the MGETs alone)"
+    )
 
 
 def main() -> None:
@@ -226,7 +258,7 @@ def main() -> None:
         "--keep", action="store_true", help="keep the data; reuse it with --prefix next time"
     )
     parser.add_argument("--deepcopy", action="store_true", help="get_all_trials(deepcopy=True)")
-    parser.add_argument("--backend", choices=BACKENDS, help=argparse.SUPPRESS)
+    parser.add_argument("--backend", choices=(*BACKENDS, "raw_fetch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mode == "child":
         child(args.backend, args.url, args.prefix, args.deepcopy)
@@ -245,12 +277,11 @@ def main() -> None:
                 f"{backend}: wrote {args.trials} trials of workload W {how} "
                 f"in {time.perf_counter() - start:.1f} s"
             )
-        results = {}
-        for backend in BACKENDS:
-            rounds = [
-                run_child(backend, args.url, prefix, args.deepcopy) for _ in range(args.rounds)
-            ]
-            results[backend] = median_of(rounds)
+        rounds: dict[str, list[dict[str, Any]]] = {b: [] for b in (*BACKENDS, "raw_fetch")}
+        for _ in range(args.rounds):  # alternating, so every backend sees the same machine
+            for backend in rounds:
+                rounds[backend].append(run_child(backend, args.url, prefix, args.deepcopy))
+        results = {backend: median_of(r) for backend, r in rounds.items()}
         counts = {backend: int(r["trials"]) for backend, r in results.items()}
         if set(counts.values()) != {args.trials}:
             print(f"warning: --trials {args.trials}, but the studies hold {counts}")
