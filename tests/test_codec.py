@@ -537,6 +537,38 @@ def test_decode_trials_names_the_bad_record(codec) -> None:
     assert "p:s:{7}:t:41" in str(info.value)
 
 
+PLAIN_JSON = [
+    b'"plain"', b'""', b'"a\\"b"', b'"\\u00e9"', '"é✓ \x7f"'.encode(), b"0", b"-0", b"7",
+    b"-12", b"123456789012345678", b"-123456789012345678", b"1234567890123456789", b"1.5",
+    b"1e3", b"true", b"null", b"[1]", b' "x"', b"1 ",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", PLAIN_JSON, ids=repr)
+def test_decode_attr_reads_what_orjson_reads(codec, text: bytes) -> None:
+    """The compiled codec reads plain strings and short integers without orjson: the same
+    values, of the same types."""
+    import orjson
+
+    got = codec.decode_attr(b"j" + text)
+    want = orjson.loads(text)
+    assert type(got) is type(want) and repr(got) == repr(want)
+
+
+BAD_JSON = [
+    b"", b"007", b"-", b"--1", b"1-", b"-01", b'"a\x01b"', b'"\xff"', b'"\xed\xa0\x80"',
+    b'"abc', b'abc"', b'"', b"+1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", BAD_JSON, ids=repr)
+def test_decode_attr_refuses_bad_json(codec, text: bytes) -> None:
+    import orjson
+
+    with pytest.raises(orjson.JSONDecodeError):
+        codec.decode_attr(b"j" + text)
+
+
 def test_decode_range(codec) -> None:
     """An MGET reply decoded straight into the cache's list; None records are reported."""
     head = "p:s:{7}:t:"

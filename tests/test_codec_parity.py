@@ -13,6 +13,7 @@ import pytest
 
 from optuna_redis import _codec_py
 from optuna_redis._distributions import StudyDistributions
+from test_codec import BAD_JSON
 from test_codec import frozen_trials
 from test_codec import json_values
 
@@ -74,6 +75,16 @@ def test_same_mget_command(head: str, first: int, count: int) -> None:
             _codec_c.pack_mget(head, first, stop)
         return
     assert _codec_c.pack_mget(head, first, stop) == want
+
+
+@pytest.mark.parametrize("text", BAD_JSON, ids=repr)
+def test_same_error_for_bad_json(text: bytes) -> None:
+    errors = []
+    for codec in (_codec_c, _codec_py):
+        with pytest.raises(Exception) as info:
+            codec.decode_attr(b"j" + text)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
 
 
 @PARITY

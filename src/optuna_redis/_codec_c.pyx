@@ -14,6 +14,7 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.datetime cimport datetime_new
 from cpython.datetime cimport import_datetime
 from cpython.float cimport PyFloat_FromDouble
+from cpython.long cimport PyLong_FromDouble
 from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
 from cpython.object cimport PyObject_GenericGetDict
@@ -46,6 +47,7 @@ from optuna_redis._trials import FrozenTrial as DecodedTrial
 
 cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void* op)
+    dict _PyDict_NewPresized(Py_ssize_t minused)
 
 import_datetime()
 
@@ -400,10 +402,45 @@ cdef inline double _f64(const unsigned char* p) noexcept:
     return v
 
 
+cdef object _plain_json(const char* p, Py_ssize_t n):
+    """The value of JSON text that is a string without escapes or an integer of at most
+    18 digits, read without orjson (no bytes object, no call); None for anything else,
+    valid or not, which orjson then reads (and refuses with its own error)."""
+    cdef Py_ssize_t i, start = 0
+    cdef unsigned char c
+    cdef long long v = 0
+    if n >= 2 and p[0] == b'"' and p[n - 1] == b'"':
+        for i in range(1, n - 1):
+            c = <unsigned char>p[i]
+            if c < 0x20 or c == b'\\' or c == b'"':
+                return None
+        try:
+            return PyUnicode_DecodeUTF8(p + 1, n - 2, NULL)
+        except UnicodeDecodeError:
+            return None
+    if n == 0 or n > 18:
+        return None
+    if p[0] == b"-":
+        start = 1
+        if n == 1:
+            return None
+    if p[start] == b"0" and n - start > 1:
+        return None  # a leading zero: not JSON
+    for i in range(start, n):
+        c = <unsigned char>p[i]
+        if c < 48 or c > 57:
+            return None
+        v = v * 10 + (c - 48)
+    return PyLong_FromLongLong(-v if start else v)
+
+
 cdef object _attr(const char* p, Py_ssize_t n):
     if n == 0:
         raise ValueError("empty attribute value")
     if p[0] == b"j":
+        value = _plain_json(p + 1, n - 1)
+        if value is not None:
+            return value
         return _orjson_loads(PyBytes_FromStringAndSize(p + 1, n - 1))
     if p[0] == b"J":
         return _json_loads(PyBytes_FromStringAndSize(p + 1, n - 1))
@@ -464,7 +501,7 @@ cdef object _external(object dist, double value):
     if kind is _FloatDistribution:
         return PyFloat_FromDouble(value)
     if kind is _IntDistribution:
-        return int(PyFloat_FromDouble(value))  # ValueError/OverflowError on nan/inf
+        return PyLong_FromDouble(value)  # ValueError/OverflowError on nan/inf, as int()
     if kind is _CategoricalDistribution or isinstance(dist, _CategoricalDistribution):
         choices = dist.choices
         if not (value == <double><long long>value and 0 <= value < len(choices)):
@@ -491,6 +528,7 @@ cdef class _Memo:
     cdef dict params_template
     cdef dict dists_template
     cdef bint stale
+    cdef Py_ssize_t n_steps  # intermediate values of the last trial: the next dict's size
 
     def __cinit__(self):
         self.params = []
@@ -616,10 +654,11 @@ cdef object _decode_trial(trial_id, number, record, object dists):
     datetime_complete = None
     cdef dict params = {}
     cdef dict distributions = {}
-    cdef dict intermediate_values = {}
     cdef dict user_attrs = {}
     cdef dict system_attrs = {}
     cdef _Memo memo = _memo_of(dists)
+    # Sized as the last trial's, so 10 steps do not grow the dict from 8 slots to 16.
+    cdef dict intermediate_values = _PyDict_NewPresized(memo.n_steps) if memo.n_steps > 5 else {}
     # While True, every param so far matched memo.params at its position, and params is
     # a copy of memo.params_template with the first n_params values replaced.
     cdef bint templated = memo.refresh()
@@ -685,6 +724,7 @@ cdef object _decode_trial(trial_id, number, record, object dists):
             raise ValueError(f"unknown entry tag {rec[pos:pos + 1]!r} at offset {pos}")
         pos = end
 
+    memo.n_steps = len(intermediate_values)
     if templated:
         if n_params == len(memo.params):
             distributions = memo.dists_template.copy()
