@@ -487,6 +487,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         # a pool per node, which it manages itself.)
         if isinstance(self._client, redis.Redis):
             self._client.connection_pool.disconnect(inuse_connections=False)
+        if self._scripts.direct is not None:
+            self._scripts.direct.close()  # this thread's, idle between its calls
 
     # ------------------------------------------------------------ studies
 

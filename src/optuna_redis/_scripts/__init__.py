@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from optuna_redis._direct import DirectConnections
 from optuna_redis._errors import RedisOutOfMemoryError
 from optuna_redis._errors import RedisUnavailableError
 
@@ -49,7 +50,7 @@ class _Script:
     up to ``deadline`` seconds.
     """
 
-    __slots__ = ("_script", "_name", "_deadline", "_client", "_wait")
+    __slots__ = ("_script", "_name", "_deadline", "_client", "_wait", "_direct")
 
     def __init__(
         self,
@@ -58,12 +59,14 @@ class _Script:
         deadline: float,
         client: Any = None,
         wait: tuple[int, int] | None = None,
+        direct: DirectConnections | None = None,
     ) -> None:
         self._script = script
         self._name = name
         self._deadline = deadline
         self._client = client
         self._wait = wait
+        self._direct = direct
 
     def __call__(self, keys: list[Any], args: list[Any]) -> Any:
         start = time.monotonic()
@@ -81,9 +84,11 @@ class _Script:
 
     def _call(self, keys: list[Any], args: list[Any]) -> Any:
         try:
-            if self._wait is None:
-                return self._script(keys=keys, args=args)
-            return self._call_and_wait(keys, args)
+            if self._wait is not None:
+                return self._call_and_wait(keys, args)
+            if self._direct is not None:
+                return self._direct.evalsha(self._script, keys, args)
+            return self._script(keys=keys, args=args)
         except redis.exceptions.OutOfMemoryError as e:
             raise RedisOutOfMemoryError.refused(self._name, e) from None
 
@@ -142,7 +147,9 @@ class Scripts:
         """``wait``: (replicas, timeout in ms) that the scripts in ``WAITED`` wait for."""
         if Scripts._sources is None:
             Scripts._sources = load_sources()
+        # Scripts that do not wait for replicas go over this thread's direct connection.
+        self.direct = DirectConnections.for_client(client)
         for name, source in Scripts._sources.items():
             script = client.register_script(source)
             waits = wait if name in WAITED else None
-            setattr(self, name, _Script(script, name, deadline, client, waits))
+            setattr(self, name, _Script(script, name, deadline, client, waits, self.direct))
