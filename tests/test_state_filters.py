@@ -81,6 +81,21 @@ def test_filtered_reads_equal_a_filter_of_all_trials(
         ]
 
 
+def _spy_on_refiltered(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A list that gets, for each filtered list brought up to date from now on, whether
+    it was remade from the changes (True) or left to be filtered anew (False)."""
+    remade: list[bool] = []
+    original = _storage._refiltered
+
+    def spy(*args):  # noqa: ANN002, ANN202
+        result = original(*args)
+        remade.append(result is not None)
+        return result
+
+    monkeypatch.setattr(_storage, "_refiltered", spy)
+    return remade
+
+
 def test_a_filtered_read_after_a_change_is_remade_from_the_change(
     storage: RedisStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,15 +107,7 @@ def test_a_filtered_read_after_a_change_is_remade_from_the_change(
     for _ in range(50):
         storage.create_new_trial(study_id, template_trial=done)
     before = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
-    remade = []
-    original = _storage._refiltered
-
-    def spy(*args):  # noqa: ANN002, ANN202
-        result = original(*args)
-        remade.append(result is not None)
-        return result
-
-    monkeypatch.setattr(_storage, "_refiltered", spy)
+    remade = _spy_on_refiltered(monkeypatch)
     trial_id = storage.create_new_trial(study_id)
     storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [0.5])
     after = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
@@ -122,15 +129,7 @@ def test_a_set_holding_the_running_trial_is_remade_from_the_change(
     failed = storage.create_new_trial(study_id)
     running = storage.create_new_trial(study_id)
     storage.get_all_trials(study_id, deepcopy=False, states=liar)
-    remade = []
-    original = _storage._refiltered
-
-    def spy(*args):  # noqa: ANN002, ANN202
-        result = original(*args)
-        remade.append(result is not None)
-        return result
-
-    monkeypatch.setattr(_storage, "_refiltered", spy)
+    remade = _spy_on_refiltered(monkeypatch)
     dist = optuna.distributions.FloatDistribution(0, 1)
     storage.set_trial_param(running, "x", 0.25, dist)  # changes inside the set
     storage.set_trial_state_values(failed, TrialState.FAIL)  # leaves the set
