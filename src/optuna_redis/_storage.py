@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from collections.abc import Container
+from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import datetime
@@ -78,7 +79,16 @@ class _StudyCache:
     instead of a filtering pass over all trials.
     """
 
-    __slots__ = ("seq", "trials", "dists", "snapshot", "by_states", "changed", "missing")
+    __slots__ = (
+        "seq",
+        "trials",
+        "dists",
+        "snapshot",
+        "by_states",
+        "changed",
+        "missing",
+        "extremes",
+    )
 
     def __init__(self, dists: StudyDistributions) -> None:
         self.seq = 0
@@ -88,6 +98,10 @@ class _StudyCache:
         self.by_states: dict[frozenset[TrialState], list[FrozenTrial]] = {}
         self.changed: dict[int, TrialState | None] = {}
         self.missing: set[int] = set()  # numbers in ``trials`` without a record yet
+        # The COMPLETE trials with the lowest and the highest first value, once asked for
+        # (get_best_trial, which Optuna's logging calls after every trial), then kept up
+        # to date by _store: a finished trial never changes, so each is compared once.
+        self.extremes: _Extremes | None = None
 
     def new_snapshot(self, head: str) -> None:
         """Make the snapshot and its filtered versions from ``trials`` (under the lock)."""
@@ -103,6 +117,40 @@ class _StudyCache:
             if updated is not None:
                 by_states[key] = updated
         self.snapshot, self.by_states, self.changed = snapshot, by_states, {}
+
+
+class _Extremes:
+    """The COMPLETE trials with the lowest and the highest first value; a tie goes to the
+    lower number, as ``min``/``max`` over the trials in order give it."""
+
+    __slots__ = ("lowest", "highest")
+
+    def __init__(self, trials: Iterable[FrozenTrial | None]) -> None:
+        self.lowest: FrozenTrial | None = None
+        self.highest: FrozenTrial | None = None
+        for trial in trials:
+            if trial is not None:
+                self.see(trial)
+
+    def see(self, trial: FrozenTrial) -> None:
+        values = trial._values
+        if trial.state != TrialState.COMPLETE or not values:
+            return
+        value, number = values[0], trial._number
+        low = self.lowest
+        if (
+            low is None
+            or value < low._values[0]
+            or (value == low._values[0] and number <= low._number)
+        ):
+            self.lowest = trial
+        high = self.highest
+        if (
+            high is None
+            or value > high._values[0]
+            or (value == high._values[0] and number <= high._number)
+        ):
+            self.highest = trial
 
 
 def _refiltered(
@@ -885,9 +933,17 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def get_best_trial(self, study_id: int) -> FrozenTrial:
         # One round trip (the sync, which also raises KeyError for a deleted study): the
-        # directions of a study that exists are known once read.
-        complete = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.COMPLETE,))
-        if not complete:
+        # directions of a study that exists are known once read. O(changes), not O(n):
+        # the cache keeps the extremes up to date (a first call scans the trials once).
+        trials, _ = self._synced(study_id)
+        with self._lock:
+            cache = self._caches.get(study_id)
+            extremes = cache.extremes if cache is not None else None
+            if extremes is None:
+                extremes = _Extremes(trials)
+                if cache is not None and cache.snapshot is trials:
+                    cache.extremes = extremes  # kept up to date from here on
+        if extremes.lowest is None:
             raise ValueError("No trials are completed yet.")
         directions = self._directions.get(study_id) or self.get_study_directions(study_id)
         if len(directions) > 1:
@@ -895,8 +951,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
                 "Best trial can be obtained only for single-objective optimization."
             )
         if directions[0] == StudyDirection.MAXIMIZE:
-            return max(complete, key=lambda t: t.value)
-        return min(complete, key=lambda t: t.value)
+            return extremes.highest  # type: ignore[return-value]
+        return extremes.lowest
 
     def get_n_trials(
         self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None
@@ -1079,6 +1135,8 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             trials[number] = trial
             if cache.missing:
                 cache.missing.discard(number)
+            if cache.extremes is not None:
+                cache.extremes.see(trial)
 
     # ------------------------------------------------------------ heartbeat
 
