@@ -127,3 +127,20 @@ def test_warm_after_changes(benchmark, studies: Studies, backend: str, k: int) -
         lambda: reader.get_all_trials(study_id, deepcopy=False),
         setup=other_worker_writes,
     )
+
+
+@pytest.mark.parametrize("backend", ["ours", "journal_redis", "inmemory", "rdb_cached"])
+def test_best_trial_after_a_change(benchmark, studies: Studies, backend: str) -> None:
+    """``get_best_trial`` (``study.best_trial``, which Optuna's INFO logging reads after
+    every trial) once another worker finished a trial (InMemory: once it wrote one)."""
+    benchmark.group = f"get_best_trial after another worker wrote 1 trial, n={studies.n}"
+    _skip_if_too_big(backend, studies)
+    reader, study_id = BACKENDS[backend](studies)
+    writer, _ = BACKENDS[WRITERS.get(backend, backend)](studies)
+    reader.get_best_trial(study_id)
+    rng = random.Random(3)
+
+    def other_worker_writes() -> None:
+        _workload.write_like_a_worker(writer, study_id, _workload.workload_trial(rng, 0))
+
+    _bench(benchmark, lambda: reader.get_best_trial(study_id), setup=other_worker_writes)
