@@ -125,12 +125,11 @@ class _Extremes:
 
     __slots__ = ("lowest", "highest")
 
-    def __init__(self, trials: Iterable[FrozenTrial | None]) -> None:
+    def __init__(self, trials: Iterable[FrozenTrial]) -> None:
         self.lowest: FrozenTrial | None = None
         self.highest: FrozenTrial | None = None
         for trial in trials:
-            if trial is not None:
-                self.see(trial)
+            self.see(trial)
 
     def see(self, trial: FrozenTrial) -> None:
         values = trial._values
