@@ -1,9 +1,11 @@
 """Workload W of the benchmarks: trials with 10 params of 4 distribution kinds, 10
-intermediate values, user and system attrs; the backends they are compared on; and the
-objective of the end-to-end optimize benchmarks."""
+intermediate values, user and system attrs; the backends they are compared on; the
+studies written once for the read benchmarks and the regression gate; and the objective of
+the end-to-end optimize benchmarks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 import contextlib
@@ -13,6 +15,7 @@ import os
 import random
 import shutil
 import tempfile
+import time
 from typing import Any
 import uuid
 
@@ -22,9 +25,11 @@ from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
 from optuna.distributions import distribution_to_json
 from optuna.storages import BaseStorage
+from optuna.storages import InMemoryStorage
 from optuna.storages import RDBStorage
 from optuna.study import StudyDirection
 import redis
+import redis.connection
 
 from optuna_redis import RedisStorage
 from optuna_redis._local_redis import LocalRedisServer
@@ -101,6 +106,48 @@ def populate_from_templates(storage: BaseStorage, n_trials: int, name: str = "w"
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], name)
     for trial in workload_trials(n_trials):
         storage.create_new_trial(study_id, template_trial=trial)
+    return study_id
+
+
+def populate_journal_redis(url: str, prefix: str, n_trials: int, name: str = "w") -> int:
+    """The study of ``populate`` in JournalRedis, as workers leave it, in a quarter of the time.
+
+    The workers' calls are replayed in this process first: a JournalStorage over an
+    in-memory journal records the log (each log record read back through JSON, as from
+    Redis) and the last snapshot, which are then appended to Redis with
+    JournalRedisBackend's own methods. Only timestamps and worker ids differ from the keys
+    that ``populate(journal_redis(url, prefix), n_trials)`` would leave.
+    """
+    from optuna.storages.journal import BaseJournalBackend
+    from optuna.storages.journal import JournalRedisBackend
+    from optuna.storages.journal import JournalStorage
+
+    # Not exported, but JournalStorage saves snapshots only to a backend that is one.
+    from optuna.storages.journal._base import BaseJournalSnapshot
+
+    class Recorder(BaseJournalBackend, BaseJournalSnapshot):
+        def __init__(self) -> None:
+            self.logs: list = []
+            self.snapshot: bytes | None = None
+
+        def read_logs(self, log_number_from: int) -> list:
+            return self.logs[log_number_from:]
+
+        def append_logs(self, logs: list) -> None:
+            self.logs.extend(json.loads(json.dumps(log)) for log in logs)
+
+        def save_snapshot(self, snapshot: bytes) -> None:
+            self.snapshot = snapshot
+
+        def load_snapshot(self) -> bytes | None:
+            return self.snapshot
+
+    recorder = Recorder()
+    study_id = populate(JournalStorage(recorder), n_trials, name)
+    backend = JournalRedisBackend(url, prefix=prefix)
+    backend.append_logs(recorder.logs)
+    if recorder.snapshot is not None:
+        backend.save_snapshot(recorder.snapshot)
     return study_id
 
 
@@ -241,6 +288,34 @@ def drop_prefix(url: str, prefix: str) -> None:
         client.close()
 
 
+RAW_FETCH_CHUNK = 5000
+
+
+def raw_fetch(client: redis.Redis, keys: Sequence[str]) -> list:
+    """MGET of keys in chunks of RAW_FETCH_CHUNK, decoding nothing: the lower bound of a cold
+    read of the records under those keys. Returns the replies."""
+    chunk = RAW_FETCH_CHUNK
+    return [client.mget(keys[lo : lo + chunk]) for lo in range(0, len(keys), chunk)]
+
+
+@contextlib.contextmanager
+def round_trips() -> Iterator[list[int]]:
+    """Count what redis-py sends while inside, in ``sent[0]`` (a pipeline sends once)."""
+    sent = [0]
+    connection = redis.connection.AbstractConnection
+    original = connection.send_packed_command
+
+    def counting(conn, command, check_health=True):  # noqa: ANN001, ANN202
+        sent[0] += 1
+        return original(conn, command, check_health)
+
+    connection.send_packed_command = counting
+    try:
+        yield sent
+    finally:
+        connection.send_packed_command = original
+
+
 def ours(url: str, prefix: str) -> RedisStorage:
     return RedisStorage(url, prefix=prefix)
 
@@ -271,7 +346,7 @@ def storage_for(backend: str, url: str, prefix: str) -> BaseStorage:
     if backend == "journal_redis":
         return journal_redis(url, prefix)
     if backend == "inmemory":
-        return optuna.storages.InMemoryStorage()
+        return InMemoryStorage()
     raise ValueError(f"unknown backend {backend!r}")
 
 
@@ -333,25 +408,41 @@ def optimize_worker(
 
 
 class Studies:
-    """The same study of n trials, written by workers into each backend that is measured.
+    """The same study of n trials of workload W in ours, JournalRedis and InMemory.
 
-    The RDB (SQLite) copy is built on the first ``rdb()``, so cases that do not measure
-    RDBStorage do not pay for it.
+    Ours is written call by call, as workers write it; JournalRedis with
+    ``populate_journal_redis``. The RDB (SQLite) copy is built on the first ``rdb()``, so
+    cases that do not measure RDBStorage do not pay for it. ``new_prefix()`` hands out a
+    prefix for another study; ``drop()`` deletes them all. ``log`` is told how long each
+    Redis backend took to write.
     """
 
-    def __init__(self, url: str, n: int) -> None:
-        from optuna.storages import InMemoryStorage
-
+    def __init__(self, url: str, n: int, log: Callable[[str], object] = lambda _: None) -> None:
         self.url = url
         self.n = n
-        self.ours_prefix = new_prefix()
-        self.journal_prefix = new_prefix()
-        self.ours_id = populate(ours(url, self.ours_prefix), n)
-        self.journal_id = populate(journal_redis(url, self.journal_prefix), n)
-        self.inmemory = InMemoryStorage()
-        self.inmemory_id = populate(self.inmemory, n)
+        self.prefixes: list[str] = []
         self._rdb_dir: str | None = None
         self._rdb: tuple[str, int] | None = None
+        try:
+            self.ours_prefix = self.new_prefix()
+            start = time.perf_counter()
+            self.ours_id = populate(ours(url, self.ours_prefix), n)
+            log(f"wrote {n} trials to ours in {time.perf_counter() - start:.1f} s")
+            start = time.perf_counter()
+            self.journal_prefix = self.new_prefix()
+            self.journal_id = populate_journal_redis(url, self.journal_prefix, n)
+            log(f"wrote {n} trials to JournalRedis in {time.perf_counter() - start:.1f} s")
+            self.inmemory = InMemoryStorage()
+            self.inmemory_id = populate(self.inmemory, n)
+        except BaseException:
+            self.drop()
+            raise
+
+    def new_prefix(self) -> str:
+        """A new prefix, deleted by ``drop()``."""
+        prefix = new_prefix()
+        self.prefixes.append(prefix)
+        return prefix
 
     def rdb(self) -> tuple[str, int]:
         """The SQLite URL and study id of the same trials in an RDBStorage."""
@@ -362,7 +453,7 @@ class Studies:
         return self._rdb
 
     def drop(self) -> None:
-        drop_prefix(self.url, self.ours_prefix)
-        drop_prefix(self.url, self.journal_prefix)
+        for prefix in self.prefixes:
+            drop_prefix(self.url, prefix)
         if self._rdb_dir is not None:
             shutil.rmtree(self._rdb_dir, ignore_errors=True)

@@ -47,7 +47,6 @@ import uuid
 import warnings
 
 import optuna
-from optuna.storages import BaseStorage
 from optuna.storages.journal import BaseJournalBackend
 from optuna.storages.journal import JournalRedisBackend
 from optuna.storages.journal import JournalStorage
@@ -56,7 +55,6 @@ from optuna.study import StudyDirection
 import redis
 
 import _workload
-from optuna_redis import RedisStorage
 
 STUDY = "workload-w"
 BACKENDS = ("ours", "journal_redis")
@@ -105,10 +103,9 @@ def reset_peak() -> bool:
     return True
 
 
-def storage_for(backend: str, url: str, prefix: str) -> BaseStorage:
-    if backend == "ours":
-        return RedisStorage(url, prefix=f"{prefix}:ours")
-    return JournalStorage(JournalRedisBackend(url, prefix=f"{prefix}:journal"))
+def under(prefix: str, backend: str) -> str:
+    """The prefix of a backend's keys: ``PREFIX:ours`` and ``PREFIX:journal``."""
+    return f"{prefix}:{'ours' if backend == 'ours' else 'journal'}"
 
 
 class _NoSnapshots(BaseJournalBackend):
@@ -126,7 +123,7 @@ class _NoSnapshots(BaseJournalBackend):
 
 def populate_fast_journal(url: str, prefix: str, n_trials: int) -> None:
     """The study from templates, with the last snapshot JournalStorage would have saved."""
-    backend = JournalRedisBackend(url, prefix=f"{prefix}:journal")
+    backend = JournalRedisBackend(url, prefix=under(prefix, "journal_redis"))
     storage = JournalStorage(_NoSnapshots(backend))
     study_id = storage.create_new_study([StudyDirection.MINIMIZE], STUDY)
     last_snapshot = (n_trials - 1) // SNAPSHOT_INTERVAL * SNAPSHOT_INTERVAL
@@ -139,15 +136,17 @@ def populate_fast_journal(url: str, prefix: str, n_trials: int) -> None:
 def populate(backend: str, url: str, prefix: str, n_trials: int, fast: bool) -> None:
     if fast and backend == "journal_redis":
         populate_fast_journal(url, prefix, n_trials)
-    elif fast:
-        _workload.populate_from_templates(storage_for(backend, url, prefix), n_trials, STUDY)
+        return
+    storage = _workload.storage_for(backend, url, under(prefix, backend))
+    if fast:
+        _workload.populate_from_templates(storage, n_trials, STUDY)
     else:
-        _workload.populate(storage_for(backend, url, prefix), n_trials, STUDY)
+        _workload.populate(storage, n_trials, STUDY)
 
 
 def kept(backend: str, url: str, prefix: str) -> bool:
     """Whether a backend's data is already under the prefix (the child counts its trials)."""
-    key = f"{prefix}:ours:format" if backend == "ours" else f"{prefix}:journal:log_number"
+    key = under(prefix, backend) + (":format" if backend == "ours" else ":log_number")
     client = redis.Redis.from_url(url)
     try:
         return bool(client.exists(key))
@@ -156,15 +155,16 @@ def kept(backend: str, url: str, prefix: str) -> bool:
 
 
 def raw_fetch(url: str, prefix: str) -> tuple[int, float, list]:
-    """MGET of ours' records in chunks of 5,000, undecoded, as ``test_cold_raw_fetch``:
-    the lower bound of a cold load. Returns (records, seconds of the MGETs, the replies)."""
-    storage = RedisStorage(url, prefix=f"{prefix}:ours")
+    """``_workload.raw_fetch`` of ours' records (MGET in chunks, undecoded), as the gate and
+    ``test_cold_raw_fetch``: the lower bound of a cold load. Returns (records, seconds of
+    the MGETs, the replies)."""
+    storage = _workload.ours(url, under(prefix, "ours"))
     study_id = storage.get_study_id_from_name(STUDY)
     keys = [storage._keys.trial(study_id, n) for n in range(storage.get_n_trials(study_id))]
     client = redis.Redis.from_url(url)
     client.ping()
     start = time.perf_counter()
-    replies = [client.mget(keys[lo : lo + 5000]) for lo in range(0, len(keys), 5000)]
+    replies = _workload.raw_fetch(client, keys)
     return len(keys), time.perf_counter() - start, replies
 
 
@@ -177,7 +177,7 @@ def child(backend: str, url: str, prefix: str, deepcopy: bool) -> None:
         trials = [None] * n  # counted below; the replies stay referenced meanwhile
     else:
         start = time.perf_counter()
-        storage = storage_for(backend, url, prefix)
+        storage = _workload.storage_for(backend, url, under(prefix, backend))
         study_id = storage.get_study_id_from_name(STUDY)
         trials = storage.get_all_trials(study_id, deepcopy=deepcopy)
         seconds = time.perf_counter() - start

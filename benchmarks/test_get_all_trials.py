@@ -89,11 +89,7 @@ def test_cold_raw_fetch(benchmark, studies: Studies) -> None:
     keys = [storage._keys.trial(study_id, i) for i in range(studies.n)]
     client = redis.Redis.from_url(studies.url)
 
-    def raw() -> None:
-        for lo in range(0, len(keys), 5000):
-            client.mget(keys[lo : lo + 5000])
-
-    _bench(benchmark, raw)
+    _bench(benchmark, lambda: _workload.raw_fetch(client, keys))
 
 
 @pytest.mark.parametrize("backend", ["ours", "journal_redis", "inmemory", "rdb_raw", "rdb_cached"])

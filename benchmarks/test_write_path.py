@@ -8,23 +8,12 @@ from __future__ import annotations
 
 import random
 
-from optuna.storages import BaseStorage
-from optuna.storages import InMemoryStorage
 from optuna.study import StudyDirection
 import pytest
-import redis.connection
 
 import _workload
 
 TRIALS_PER_ROUND = 50
-
-
-def _storage(backend: str, url: str, prefix: str) -> BaseStorage:
-    if backend == "ours":
-        return _workload.ours(url, prefix)
-    if backend == "journal_redis":
-        return _workload.journal_redis(url, prefix)
-    return InMemoryStorage()
 
 
 @pytest.mark.parametrize("backend", ["ours", "journal_redis", "inmemory"])
@@ -32,7 +21,7 @@ def test_write_trials(benchmark, redis_url: str, backend: str) -> None:
     benchmark.group = f"write {TRIALS_PER_ROUND} trials of workload W, call by call"
     prefix = _workload.new_prefix()
     try:
-        storage = _storage(backend, redis_url, prefix)
+        storage = _workload.storage_for(backend, redis_url, prefix)
         study_id = storage.create_new_study([StudyDirection.MINIMIZE], "w")
         rng = random.Random(0)
         trials = [_workload.workload_trial(rng, n) for n in range(TRIALS_PER_ROUND)]
@@ -46,28 +35,21 @@ def test_write_trials(benchmark, redis_url: str, backend: str) -> None:
         _workload.drop_prefix(redis_url, prefix)
 
 
-def test_round_trips_per_storage_call(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_round_trips_per_storage_call(redis_url: str) -> None:
     """Every write call of ours is one round trip (a script run by SHA)."""
     prefix = _workload.new_prefix()
-    sent = []
-    original = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(conn, command, check_health=True):  # noqa: ANN001
-        sent.append(1)
-        return original(conn, command, check_health)
-
     try:
         storage = _workload.ours(redis_url, prefix)
         study_id = storage.create_new_study([StudyDirection.MINIMIZE], "w")
         _workload.write_like_a_worker(
             storage, study_id, _workload.workload_trial(random.Random(0), 0)
         )
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
         trial = _workload.workload_trial(random.Random(1), 1)
-        _workload.write_like_a_worker(storage, study_id, trial)
+        with _workload.round_trips() as sent:
+            _workload.write_like_a_worker(storage, study_id, trial)
         calls = 1 + len(trial.params) + len(trial.intermediate_values)
         calls += len(trial.user_attrs) + len(trial.system_attrs) + 1
-        print(f"\nours: {len(sent)} round trips for {calls} storage calls of one trial")
-        assert len(sent) == calls
+        print(f"\nours: {sent[0]} round trips for {calls} storage calls of one trial")
+        assert sent[0] == calls
     finally:
         _workload.drop_prefix(redis_url, prefix)

@@ -33,4 +33,4 @@ OPTUNA_REDIS_TEST_CLUSTER=1 python -m pytest tests/test_conformance.py tests/tes
     tests/test_heartbeat.py tests/test_optuna_workflows.py tests/test_round_trips.py \
     tests/test_distributions.py tests/test_retries.py "$@"
 echo "--- benchmark regression gate (ratios against benchmarks/baseline.json; see benchmarks/README.md)"
-python ci/bench_gate.py
+python benchmarks/bench_gate.py

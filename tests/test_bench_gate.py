@@ -1,4 +1,5 @@
-"""The benchmark gate's verdicts (ci/bench_gate.py), on synthetic numbers: no Redis, no timing."""
+"""The benchmark gate's verdicts (benchmarks/bench_gate.py), on synthetic numbers: no Redis,
+no timing."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _load_gate():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("bench_gate", ROOT / "ci" / "bench_gate.py")
+    path = ROOT / "benchmarks" / "bench_gate.py"
+    spec = importlib.util.spec_from_file_location("bench_gate", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)

@@ -1,8 +1,8 @@
 """The benchmark regression gate: ours against references timed in the same run.
 
-    python ci/bench_gate.py                                # check: exit 1 on a regression
-    python ci/bench_gate.py --json bench.json              # also write the measurements
-    python ci/bench_gate.py --update-baseline --repeat 5   # rewrite benchmarks/baseline.json
+    python benchmarks/bench_gate.py                               # check: exit 1 on a regression
+    python benchmarks/bench_gate.py --json bench.json             # also write the measurements
+    python benchmarks/bench_gate.py --update-baseline --repeat 5  # rewrite baseline.json
 
 Every timed metric is a ratio, ours ÷ a reference timed in the same process: the two are
 timed in turns (A B B A ...), and the metric is the median of the per-pair ratios. A slower
@@ -15,6 +15,10 @@ Uses the Redis at $OPTUNA_REDIS_URL, else a private ``redis-server`` started for
 writes only under random ``optuna-redis-bench-*`` prefixes and deletes them at the end.
 Exit status: 0 pass, 1 regression, 2 the baseline cannot be compared (missing, or recorded
 with another configuration or codec).
+
+The workload, the backends and the studies come from ``_workload.py`` beside it, imported as
+the other benchmark scripts import it (this folder is sys.path[0] when the script runs) and
+only on first use, so that importing this file (tests/test_bench_gate.py) stays cheap.
 """
 
 from __future__ import annotations
@@ -36,13 +40,17 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 from typing import Any
 import warnings
+
+if TYPE_CHECKING:
+    import _workload
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 BASELINE = BENCHMARKS / "baseline.json"
-UPDATE_COMMAND = "python ci/bench_gate.py --update-baseline --repeat 5"
+UPDATE_COMMAND = "python benchmarks/bench_gate.py --update-baseline --repeat 5"
 
 # What is measured. A baseline is only compared with a run of the same CONFIG (and codec):
 # change any of these and the baseline must be re-recorded.
@@ -60,7 +68,6 @@ PAIRS = {
     "deepcopy_read_vs_inmemory": 15,
     "optimize_vs_journal": 11,
 }
-RAW_FETCH_CHUNK = 5000  # as benchmarks/test_get_all_trials.py::test_cold_raw_fetch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,15 +177,6 @@ def format_table(verdicts: list[Verdict], details: Mapping[str, str] | None = No
 # --- measuring ------------------------------------------------------------------------------
 
 
-def _workload():  # noqa: ANN202
-    """benchmarks/_workload.py, imported on first use so importing this file stays cheap."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    import _workload
-
-    return _workload
-
-
 def _log(message: str) -> None:
     print(f"bench_gate: {message}", file=sys.stderr, flush=True)
 
@@ -276,90 +274,12 @@ def _interleaved(
     return pair
 
 
-class Studies:
-    """The study of CONFIG["trials"] trials of workload W in ours, JournalRedis and InMemory.
-
-    Ours is written call by call, as workers write it. JournalRedis is written as workers
-    write it too, but replayed in this process first: a JournalStorage over an in-memory
-    journal records the log (each log read back through JSON, as from Redis) and the last
-    snapshot, which are then appended to Redis with JournalRedisBackend's own methods. The
-    keys are those the workers would leave, at a quarter of the time.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.prefixes: list = []
-
-    def populate(self, n: int) -> None:
-        from optuna.storages import InMemoryStorage
-
-        w = _workload()
-        url = self.url
-        self.n = n
-        self.ours_prefix = self.new_prefix()
-        start = time.perf_counter()
-        self.ours_id = w.populate(w.ours(url, self.ours_prefix), n)
-        _log(f"wrote {n} trials to ours in {time.perf_counter() - start:.1f} s")
-        start = time.perf_counter()
-        self.journal_prefix = self.new_prefix()
-        self.journal_id = _populate_journal(url, self.journal_prefix, n)
-        _log(f"wrote {n} trials to JournalRedis in {time.perf_counter() - start:.1f} s")
-        self.inmemory = InMemoryStorage()
-        self.inmemory_id = w.populate(self.inmemory, n)
-        # The studies live as long as the run: keep them out of every later collection, so
-        # each gc.collect() before a timing is quick and the same for ours and the reference.
-        gc.collect()
-        gc.freeze()
-
-    def new_prefix(self) -> str:
-        prefix = _workload().new_prefix()
-        self.prefixes.append(prefix)
-        return prefix
-
-    def drop(self) -> None:
-        for prefix in self.prefixes:
-            _workload().drop_prefix(self.url, prefix)
-
-
-def _populate_journal(url: str, prefix: str, n: int) -> int:
-    from optuna.storages.journal import BaseJournalBackend
-    from optuna.storages.journal import JournalRedisBackend
-    from optuna.storages.journal import JournalStorage
-
-    # Not exported, but JournalStorage saves snapshots only to a backend that is one.
-    from optuna.storages.journal._base import BaseJournalSnapshot
-
-    class Recorder(BaseJournalBackend, BaseJournalSnapshot):
-        def __init__(self) -> None:
-            self.logs: list = []
-            self.snapshot: bytes | None = None
-
-        def read_logs(self, log_number_from: int) -> list:
-            return self.logs[log_number_from:]
-
-        def append_logs(self, logs: list) -> None:
-            self.logs.extend(json.loads(json.dumps(log)) for log in logs)
-
-        def save_snapshot(self, snapshot: bytes) -> None:
-            self.snapshot = snapshot
-
-        def load_snapshot(self) -> bytes | None:
-            return self.snapshot
-
-    recorder = Recorder()
-    study_id = _workload().populate(JournalStorage(recorder), n)
-    backend = JournalRedisBackend(url, prefix=prefix)
-    backend.append_logs(recorder.logs)
-    if recorder.snapshot is not None:
-        backend.save_snapshot(recorder.snapshot)
-    return study_id
-
-
-def measure(studies: Studies, slowdown: float = 1.0) -> tuple[dict, dict]:
+def measure(studies: _workload.Studies, slowdown: float = 1.0) -> tuple[dict, dict]:
     """One measurement of every metric: ``({name: value}, {name: Pair or count})``."""
     import redis
 
-    w = _workload()
+    import _workload as w
+
     url = studies.url
     values: dict = {}
     raw: dict = {}
@@ -372,16 +292,9 @@ def measure(studies: Studies, slowdown: float = 1.0) -> tuple[dict, dict]:
     keys_of = w.ours(url, studies.ours_prefix)._keys
     keys = [keys_of.trial(studies.ours_id, i) for i in range(studies.n)]
     client = redis.Redis.from_url(url)
-
-    def raw_fetch() -> object:
-        return [
-            client.mget(keys[lo : lo + RAW_FETCH_CHUNK])
-            for lo in range(0, len(keys), RAW_FETCH_CHUNK)
-        ]
-
     try:
         raw["cold_read_vs_raw_fetch"] = _interleaved(
-            PAIRS["cold_read_vs_raw_fetch"], cold_ours, raw_fetch, slowdown
+            PAIRS["cold_read_vs_raw_fetch"], cold_ours, lambda: w.raw_fetch(client, keys), slowdown
         )
     finally:
         client.close()
@@ -400,12 +313,12 @@ def measure(studies: Studies, slowdown: float = 1.0) -> tuple[dict, dict]:
     rng = random.Random(1)
     trials = [w.workload_trial(rng, n) for n in range(per_sample)]
     writers = {}
-    for name, make in (("ours", w.ours), ("journal", w.journal_redis)):
-        storage = make(url, studies.new_prefix())
-        writers[name] = storage, storage.create_new_study(_minimize(), "write")
+    for backend in ("ours", "journal_redis"):
+        storage = w.storage_for(backend, url, studies.new_prefix())
+        writers[backend] = storage, storage.create_new_study(_minimize(), "write")
 
-    def writes(name: str) -> Callable[[], object]:
-        storage, study_id = writers[name]
+    def writes(backend: str) -> Callable[[], object]:
+        storage, study_id = writers[backend]
 
         def write() -> None:
             for trial in trials:
@@ -414,7 +327,7 @@ def measure(studies: Studies, slowdown: float = 1.0) -> tuple[dict, dict]:
         return write
 
     pair = _interleaved(
-        PAIRS["write_trial_vs_journal"], writes("ours"), writes("journal"), slowdown
+        PAIRS["write_trial_vs_journal"], writes("ours"), writes("journal_redis"), slowdown
     )
     raw["write_trial_vs_journal"] = pair.scaled(per_sample)
 
@@ -429,11 +342,11 @@ def measure(studies: Studies, slowdown: float = 1.0) -> tuple[dict, dict]:
     )
 
     # 5. end to end: study.optimize with RandomSampler, one worker, a fresh study each time.
-    def optimize(make: Callable[[str, str], Any]) -> Callable[[], object]:
+    def optimize(backend: str) -> Callable[[], object]:
         import optuna
 
         def run() -> None:
-            storage = make(url, studies.new_prefix())
+            storage = w.storage_for(backend, url, studies.new_prefix())
             sampler = optuna.samplers.RandomSampler(seed=0)
             study = optuna.create_study(storage=storage, sampler=sampler)
             study.optimize(w.objective, n_trials=CONFIG["optimize_trials"])
@@ -441,7 +354,7 @@ def measure(studies: Studies, slowdown: float = 1.0) -> tuple[dict, dict]:
         return run
 
     pair = _interleaved(
-        PAIRS["optimize_vs_journal"], optimize(w.ours), optimize(w.journal_redis), slowdown
+        PAIRS["optimize_vs_journal"], optimize("ours"), optimize("journal_redis"), slowdown
     )
     raw["optimize_vs_journal"] = pair.scaled(CONFIG["optimize_trials"])
 
@@ -461,10 +374,9 @@ def _minimize() -> list:
     return [StudyDirection.MINIMIZE]
 
 
-def _round_trips(studies: Studies) -> tuple[int, int]:
-    import redis.connection
+def _round_trips(studies: _workload.Studies) -> tuple[int, int]:
+    import _workload as w
 
-    w = _workload()
     reader = w.ours(studies.url, studies.ours_prefix)
     reader.get_all_trials(studies.ours_id, deepcopy=False)
     writer = w.ours(studies.url, studies.new_prefix())
@@ -472,23 +384,11 @@ def _round_trips(studies: Studies) -> tuple[int, int]:
     # The first trial registers the study's distributions and loads the scripts.
     w.write_like_a_worker(writer, study_id, w.workload_trial(random.Random(0), 0))
     trial = w.workload_trial(random.Random(1), 1)
-
-    sent = [0]
-    connection = redis.connection.AbstractConnection
-    original = connection.send_packed_command
-
-    def counting(conn, command, check_health=True):  # noqa: ANN001, ANN202
-        sent[0] += 1
-        return original(conn, command, check_health)
-
-    connection.send_packed_command = counting
-    try:
+    with w.round_trips() as sent:
         reader.get_all_trials(studies.ours_id, deepcopy=False)
         warm = sent[0]
         w.write_like_a_worker(writer, study_id, trial)
         write = sent[0] - warm
-    finally:
-        connection.send_packed_command = original
     return warm, write
 
 
@@ -545,11 +445,16 @@ def _config() -> dict:
 
 
 @contextlib.contextmanager
-def _studies(n: int) -> Iterator[Studies]:
-    with _workload().redis_url() as url:
-        studies = Studies(url)
+def _studies(n: int) -> Iterator[_workload.Studies]:
+    import _workload
+
+    with _workload.redis_url() as url:
+        studies = _workload.Studies(url, n, log=_log)
         try:
-            studies.populate(n)
+            # The studies live as long as the run: keep them out of every later collection, so
+            # each gc.collect() before a timing is quick and the same for ours and the reference.
+            gc.collect()
+            gc.freeze()
             yield studies
         finally:
             studies.drop()
@@ -673,7 +578,7 @@ def main(argv: list | None = None) -> int:
             if entry is not None and entry.get("tolerance") != metric.tolerance:
                 _log(
                     f"{metric.name}: the baseline's tolerance {entry.get('tolerance')} is not "
-                    f"ci/bench_gate.py's {metric.tolerance}; the baseline's is used"
+                    f"bench_gate.py's {metric.tolerance}; the baseline's is used"
                 )
 
     verdicts = compare(reference, current)
