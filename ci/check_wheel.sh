@@ -29,8 +29,9 @@ python -m venv "$work/venv"
 (cd "$work" && "$work/venv/bin/python" -c '
 import optuna_redis, optuna_redis._codec as c
 assert optuna_redis.USE_EXTENSIONS, "the compiled codec is not the default"
-assert c.IMPLEMENTATION.__name__ == "optuna_redis._codec_c", c.IMPLEMENTATION
-print("installed wheel uses", c.IMPLEMENTATION.__file__)
+assert c.decode_trial.__module__ == "optuna_redis._codec_c", c.decode_trial
+import optuna_redis._codec_c as compiled
+print("installed wheel uses", compiled.__file__)
 ')
 
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check build

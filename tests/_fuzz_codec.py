@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from optuna_redis import CorruptRecordError
 from optuna_redis import _codec_c
 from optuna_redis import _codec_py
+from optuna_redis import _record
 from optuna_redis._distributions import StudyDistributions
 
 
@@ -54,10 +55,10 @@ def seed_records(rng: random.Random) -> list[bytes]:
             intermediate_values={s: rng.random() for s in range(rng.randint(0, 5))},
         )
         trial.datetime_start = datetime.datetime(2026, 1, 2, 3, 4, 5, rng.randint(0, 999999))
-        records.append(_codec_py.encode_trial(trial))
+        records.append(_record.encode_trial(trial))
         # The same params as entries that refer to the study's registered distributions.
-        short = _codec_py.encode_state(state) + b"".join(
-            _codec_py.param_entry(name.encode(), chosen[name].to_internal_repr(value), b"")
+        short = _record.encode_state(state) + b"".join(
+            _record.param_entry(name.encode(), chosen[name].to_internal_repr(value), b"")
             for name, value in trial.params.items()
         )
         records.append(short)
@@ -71,11 +72,11 @@ def registered() -> StudyDistributions:
         "fuzz:dists",
         [
             b"x",
-            _codec_py.encode_distribution(FloatDistribution(-1, 1)),
+            _record.encode_distribution(FloatDistribution(-1, 1)),
             b"n",
-            _codec_py.encode_distribution(IntDistribution(0, 9, step=3)),
+            _record.encode_distribution(IntDistribution(0, 9, step=3)),
             b"c",
-            _codec_py.encode_distribution(CategoricalDistribution(["a", None, 1.5, True])),
+            _record.encode_distribution(CategoricalDistribution(["a", None, 1.5, True])),
         ],
     )
     return dists

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import os
+import sys
 import uuid
 
 import pytest
@@ -11,6 +12,7 @@ from redis.cluster import RedisCluster
 from _redis_server import RedisServer
 from _redis_server import test_url_from_env
 from optuna_redis import RedisStorage
+from optuna_redis import _codec
 from optuna_redis import _codec_py
 
 CODECS = {"py": _codec_py}
@@ -74,15 +76,30 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.close()
 
 
+def use_codec(monkeypatch: pytest.MonkeyPatch, impl) -> None:  # noqa: ANN001
+    """Make the package decode with ``impl`` (``_codec_py`` or ``_codec_c``) until the
+    test ends: every module that imported the chooser's names (``_codec``) gets the
+    same names of ``impl`` instead."""
+    active = {name: getattr(_codec, name) for name in _codec.__all__ if name != "USE_EXTENSIONS"}
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith("optuna_redis.") or module in (_codec_py, CODECS.get("c")):
+            continue
+        for name, value in active.items():
+            if getattr(module, name, None) is value:
+                monkeypatch.setattr(module, name, getattr(impl, name))
+
+
 @pytest.fixture(params=sorted(CODECS))
-def codec(request: pytest.FixtureRequest):
-    """Each codec implementation in turn."""
-    return CODECS[request.param]
+def codec(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Each decoder implementation in turn, used by the storage too (see use_codec)."""
+    impl = CODECS[request.param]
+    use_codec(monkeypatch, impl)
+    return impl
 
 
 @pytest.fixture
 def storage(redis_url: str, prefix: str, codec) -> Iterator[RedisStorage]:
     """A storage on a fresh prefix, once per codec implementation."""
-    s = RedisStorage(redis_url, prefix=prefix, codec=codec)
+    s = RedisStorage(redis_url, prefix=prefix)
     yield s
     s.remove_session()

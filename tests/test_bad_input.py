@@ -271,7 +271,7 @@ def test_bad_argument_writes_nothing(ctx: Ctx, redis_client, prefix, call, error
         call(ctx)
     assert snapshot(redis_client, prefix) == before
     assert storage.get_all_trials(ctx.study_id) == trials_before
-    fresh = RedisStorage.from_client(redis_client, prefix=prefix, codec=storage._codec)
+    fresh = RedisStorage.from_client(redis_client, prefix=prefix)
     assert fresh.get_all_trials(ctx.study_id) == trials_before
     assert fresh.get_study_user_attrs(ctx.study_id) == {"su": {"a": [1, 2]}}
     assert [s.study_name for s in fresh.get_all_studies()] == ["the-study"]
@@ -375,7 +375,7 @@ def payloads(marker: str, seed: str) -> list[bytes]:
 def read_everything(storage: RedisStorage, ctx: Ctx, bad_key: str) -> list[str]:
     """Every reader in turn on a fresh storage; returns a list of problems."""
     problems = []
-    fresh = RedisStorage.from_client(storage._client, prefix=ctx.keys.prefix, codec=storage._codec)
+    fresh = RedisStorage.from_client(storage._client, prefix=ctx.keys.prefix)
     readers = {
         "get_trial(done)": lambda: fresh.get_trial(ctx.done),
         "get_trial(running)": lambda: fresh.get_trial(ctx.running),
@@ -527,7 +527,7 @@ def test_corrupt_change_log_and_study_list(ctx: Ctx, redis_client) -> None:
 def test_missing_trial_record(ctx: Ctx, redis_client, redis_url, prefix) -> None:
     key = ctx.keys.trial(ctx.study_id, number(ctx.done))
     redis_client.delete(key)
-    fresh = RedisStorage(redis_url, prefix=prefix, codec=ctx.storage._codec)
+    fresh = RedisStorage(redis_url, prefix=prefix)
     with pytest.raises(CorruptRecordError) as info:
         fresh.get_all_trials(ctx.study_id)
     assert key in str(info.value)
@@ -535,7 +535,7 @@ def test_missing_trial_record(ctx: Ctx, redis_client, redis_url, prefix) -> None
         fresh.get_trial(ctx.done)
     # Also when the change log no longer mentions it.
     redis_client.zrem(ctx.keys.changes(ctx.study_id), number(ctx.done))
-    fresh = RedisStorage(redis_url, prefix=prefix, codec=ctx.storage._codec)
+    fresh = RedisStorage(redis_url, prefix=prefix)
     with pytest.raises(CorruptRecordError) as info:
         fresh.get_all_trials(ctx.study_id)
     assert key in str(info.value)

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_redis import RedisStorage
-from optuna_redis import _storage
+from optuna_redis import _cache
 
 
 def _expected(storage: RedisStorage, study_id: int, maximize: bool) -> int:
@@ -40,8 +40,8 @@ def test_best_trial_equals_min_or_max_over_the_trials(
     """Trials finish out of order, with tied values, some failing; a reader that asked
     before keeps its answer equal to a scan (ties to the lower number)."""
     direction = StudyDirection.MAXIMIZE if maximize else StudyDirection.MINIMIZE
-    writer = RedisStorage(redis_url, prefix=prefix, codec=codec)
-    reader = RedisStorage(redis_url, prefix=prefix, codec=codec)
+    writer = RedisStorage(redis_url, prefix=prefix)
+    reader = RedisStorage(redis_url, prefix=prefix)
     study_id = writer.create_new_study([direction])
     running = [writer.create_new_trial(study_id) for _ in range(8)]
     for pick, value, fail in ops:
@@ -57,7 +57,7 @@ def test_best_trial_equals_min_or_max_over_the_trials(
                 reader.get_best_trial(study_id)
             continue
         assert reader.get_best_trial(study_id).number == _expected(reader, study_id, maximize)
-    cold = RedisStorage(redis_url, prefix=prefix, codec=codec)
+    cold = RedisStorage(redis_url, prefix=prefix)
     if cold.get_n_trials(study_id, TrialState.COMPLETE):
         assert cold.get_best_trial(study_id).number == reader.get_best_trial(study_id).number
 
@@ -67,13 +67,13 @@ def test_best_trial_scans_the_trials_once(
 ) -> None:
     study_id = storage.create_new_study([StudyDirection.MINIMIZE])
     scans = []
-    original = _storage._Extremes.__init__
+    original = _cache._Extremes.__init__
 
     def counting(self, trials):  # noqa: ANN001, ANN202
         scans.append(len(trials))
         original(self, trials)
 
-    monkeypatch.setattr(_storage._Extremes, "__init__", counting)
+    monkeypatch.setattr(_cache._Extremes, "__init__", counting)
     for i in range(30):
         trial_id = storage.create_new_trial(study_id)
         storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [10.0 - i % 7])

@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_redis import CorruptRecordError
+from optuna_redis import _record
 from optuna_redis._distributions import StudyDistributions
 
 KEY = "optuna-test:s:{7}:t:3"
@@ -172,7 +173,7 @@ def build(state: bytes, entries: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def roundtrip(codec, trial: FrozenTrial, cache: StudyDistributions | None = None) -> FrozenTrial:
-    record = codec.encode_trial(trial)
+    record = _record.encode_trial(trial)
     assert type(record) is bytes
     return decode(codec, record, cache)
 
@@ -241,7 +242,7 @@ def test_minimal_trial(codec) -> None:
     assert got.values is None
     assert got.datetime_start is None and got.datetime_complete is None
     assert got.params == {} and got.distributions == {}
-    assert codec.encode_trial(trial) == b"0"
+    assert _record.encode_trial(trial) == b"0"
 
 
 DISTRIBUTIONS = [
@@ -400,7 +401,7 @@ def test_attr_matches_stdlib_json_semantics(codec) -> None:
         [1, "x", {"k": [2**65]}],
     ]:
         want = json.loads(json.dumps(value))
-        got = codec.decode_attr(codec.encode_attr(value))
+        got = codec.decode_attr(_record.encode_attr(value))
         assert same(got, want, exact_nan=False), (value, got, want)
 
 
@@ -408,22 +409,22 @@ def test_log_replay_like_the_server_writes_it(codec) -> None:
     """Build a record as the scripts do (create, APPEND entries, rewrite the state byte)."""
     dt0 = datetime.datetime(2024, 5, 6, 7, 8, 9, 10)
     dt1 = datetime.datetime(2024, 5, 6, 7, 9, 0, tzinfo=IST)
-    fx = codec.encode_distribution(FloatDistribution(0.0, 10.0))
-    fc = codec.encode_distribution(CategoricalDistribution(["a", "b"]))
-    record = codec.encode_state(TrialState.WAITING)
-    record = codec.encode_state(TrialState.RUNNING) + record[1:]
-    record += codec.datetime_start_entry(dt0)
-    record += codec.param_entry(b"x", 1.0, fx)
-    record += codec.param_entry(b"c", 1.0, fc)
-    record += codec.intermediate_entry(5, 0.5)
-    record += codec.intermediate_entry(-2, 0.25)
-    record += codec.user_attr_entry(b"k", "first")
-    record += codec.system_attr_entry(b"k", {"sys": True})
-    record += codec.intermediate_entry(5, -0.0)  # a later write replaces in place
-    record += codec.user_attr_entry(b"k", "second")
-    record += codec.param_entry(b"x", 2.0, fx)
-    record = codec.encode_state(TrialState.COMPLETE) + record[1:]
-    record += codec.values_entry([3.0]) + codec.datetime_complete_entry(dt1)
+    fx = _record.encode_distribution(FloatDistribution(0.0, 10.0))
+    fc = _record.encode_distribution(CategoricalDistribution(["a", "b"]))
+    record = _record.encode_state(TrialState.WAITING)
+    record = _record.encode_state(TrialState.RUNNING) + record[1:]
+    record += _record.datetime_start_entry(dt0)
+    record += _record.param_entry(b"x", 1.0, fx)
+    record += _record.param_entry(b"c", 1.0, fc)
+    record += _record.intermediate_entry(5, 0.5)
+    record += _record.intermediate_entry(-2, 0.25)
+    record += _record.user_attr_entry(b"k", "first")
+    record += _record.system_attr_entry(b"k", {"sys": True})
+    record += _record.intermediate_entry(5, -0.0)  # a later write replaces in place
+    record += _record.user_attr_entry(b"k", "second")
+    record += _record.param_entry(b"x", 2.0, fx)
+    record = _record.encode_state(TrialState.COMPLETE) + record[1:]
+    record += _record.values_entry([3.0]) + _record.datetime_complete_entry(dt1)
     got = decode(codec, record)
     assert got.state is TrialState.COMPLETE
     assert got.values == [3.0]
@@ -437,11 +438,11 @@ def test_log_replay_like_the_server_writes_it(codec) -> None:
 
 
 def test_param_order_is_first_insertion_order(codec) -> None:
-    dist = codec.encode_distribution(FloatDistribution(0.0, 100.0))
+    dist = _record.encode_distribution(FloatDistribution(0.0, 100.0))
     names = [f"param_{i:02d}" for i in range(40)]
     random.Random(0).shuffle(names)
     record = b"0" + b"".join(
-        codec.param_entry(n.encode(), float(i), dist) for i, n in enumerate(names)
+        _record.param_entry(n.encode(), float(i), dist) for i, n in enumerate(names)
     )
     got = decode(codec, record)
     assert list(got.params) == names
@@ -468,7 +469,7 @@ def test_wire_format_matches_spec(codec) -> None:
     iso = dt.isoformat().encode()
     fjson = distribution_to_json(fdist).encode()
     cjson = distribution_to_json(cdist).encode()
-    assert codec.encode_trial(trial) == build(
+    assert _record.encode_trial(trial) == build(
         b"2",
         [
             (b"D", iso),
@@ -482,33 +483,33 @@ def test_wire_format_matches_spec(codec) -> None:
             (b"A", named(b"big", b"J18446744073709551616")),
         ],
     )
-    assert codec.encode_state(TrialState.WAITING) == b"4"
-    assert codec.encode_name("ü", "x") == "ü".encode()
-    assert codec.encode_name("\ud800", "x") == b"\xed\xa0\x80"
-    assert codec.encode_distribution(fdist) == fjson
-    assert codec.datetime_start_entry(dt) == entry(b"D", iso)
-    assert codec.datetime_complete_entry(dt) == entry(b"C", iso)
-    assert codec.values_entry([1.0, -0.0]) == entry(b"V", struct.pack("<2d", 1.0, -0.0))
-    assert codec.values_entry([]) == entry(b"V", b"")
-    assert codec.param_entry(b"n", 0.5, b"{}") == entry(b"P", named(b"n", bits(0.5) + b"{}"))
-    assert codec.intermediate_entry(2**63 - 1, NAN_PAYLOAD) == entry(
+    assert _record.encode_state(TrialState.WAITING) == b"4"
+    assert _record.encode_name("ü", "x") == "ü".encode()
+    assert _record.encode_name("\ud800", "x") == b"\xed\xa0\x80"
+    assert _record.encode_distribution(fdist) == fjson
+    assert _record.datetime_start_entry(dt) == entry(b"D", iso)
+    assert _record.datetime_complete_entry(dt) == entry(b"C", iso)
+    assert _record.values_entry([1.0, -0.0]) == entry(b"V", struct.pack("<2d", 1.0, -0.0))
+    assert _record.values_entry([]) == entry(b"V", b"")
+    assert _record.param_entry(b"n", 0.5, b"{}") == entry(b"P", named(b"n", bits(0.5) + b"{}"))
+    assert _record.intermediate_entry(2**63 - 1, NAN_PAYLOAD) == entry(
         b"I", struct.pack("<q", 2**63 - 1) + bits(NAN_PAYLOAD)
     )
-    assert codec.user_attr_entry(b"k", [1, "a"]) == entry(b"U", named(b"k", b'j[1,"a"]'))
-    assert codec.system_attr_entry(b"k", INF) == entry(b"A", named(b"k", b"JInfinity"))
-    assert codec.encode_attr(2**64 - 1) == b"j18446744073709551615"
+    assert _record.user_attr_entry(b"k", [1, "a"]) == entry(b"U", named(b"k", b'j[1,"a"]'))
+    assert _record.system_attr_entry(b"k", INF) == entry(b"A", named(b"k", b"JInfinity"))
+    assert _record.encode_attr(2**64 - 1) == b"j18446744073709551615"
 
 
 def test_trial_id_and_number_come_from_arguments(codec) -> None:
-    record = codec.encode_trial(rich_trial())
+    record = _record.encode_trial(rich_trial())
     got = codec.decode_trial("k", 12345, 99, record, StudyDistributions())
     assert got.number == 99 and got._trial_id == 12345
 
 
 def test_decode_trials(codec) -> None:
     head = "p:s:{7}:t:"
-    r0 = codec.encode_trial(rich_trial())
-    r1 = codec.encode_trial(make_trial(state=TrialState.RUNNING))
+    r0 = _record.encode_trial(rich_trial())
+    r1 = _record.encode_trial(make_trial(state=TrialState.RUNNING))
     cache = StudyDistributions()
     out = codec.decode_trials(head, STUDY_ID, [1, r1, 0, r0], cache)
     assert [n for n, _ in out] == [1, 0]
@@ -530,7 +531,7 @@ def test_decode_trials_bad_shape(codec, items: list) -> None:
 
 
 def test_decode_trials_names_the_bad_record(codec) -> None:
-    good = codec.encode_trial(rich_trial())
+    good = _record.encode_trial(rich_trial())
     with pytest.raises(CorruptRecordError) as info:
         items = [0, good, 41, b"9junk", 2, good]
         codec.decode_trials("p:s:{7}:t:", STUDY_ID, items, StudyDistributions())
@@ -572,8 +573,8 @@ def test_decode_attr_refuses_bad_json(codec, text: bytes) -> None:
 def test_decode_range(codec) -> None:
     """An MGET reply decoded straight into the cache's list; None records are reported."""
     head = "p:s:{7}:t:"
-    r0 = codec.encode_trial(rich_trial())
-    r1 = codec.encode_trial(make_trial(state=TrialState.RUNNING))
+    r0 = _record.encode_trial(rich_trial())
+    r1 = _record.encode_trial(make_trial(state=TrialState.RUNNING))
     into: list = ["keep"] * 6
     missing = codec.decode_range(head, STUDY_ID, 2, [r0, None, r1], StudyDistributions(), into)
     assert missing == [3]
@@ -603,7 +604,7 @@ def test_decode_range_refuses_a_bad_range(codec, first, records, size, error) ->
 
 
 def test_decode_range_names_the_bad_record(codec) -> None:
-    good = codec.encode_trial(rich_trial())
+    good = _record.encode_trial(rich_trial())
     into: list = [None] * 50
     with pytest.raises(CorruptRecordError) as info:
         codec.decode_range(
@@ -644,7 +645,7 @@ def test_distribution_interning(codec) -> None:
     assert cache.by_json  # the cache was filled
     # decode_trials shares the same cache too.
     (_, d4), (_, d5) = codec.decode_trials(
-        "h", STUDY_ID, [0, codec.encode_trial(t1), 1, codec.encode_trial(t2)], cache
+        "h", STUDY_ID, [0, _record.encode_trial(t1), 1, _record.encode_trial(t2)], cache
     )
     assert d4.distributions["x"] is d5.distributions["x"] is d1.distributions["x"]
     # A separate cache gives separate (equal) objects.
@@ -684,85 +685,85 @@ NON_JSON = [
 @pytest.mark.parametrize("value", NON_JSON, ids=lambda v: type(v).__name__)
 def test_encode_attr_refuses_non_json(codec, value: Any) -> None:
     with pytest.raises(TypeError):
-        codec.encode_attr(value)
+        _record.encode_attr(value)
     with pytest.raises(TypeError):
-        codec.user_attr_entry(b"k", value)
+        _record.user_attr_entry(b"k", value)
     with pytest.raises(TypeError):
-        codec.system_attr_entry(b"k", value)
+        _record.system_attr_entry(b"k", value)
 
 
 def test_encode_attr_refuses_circular(codec) -> None:
     x: list = []
     x.append(x)
     with pytest.raises((TypeError, ValueError)):
-        codec.encode_attr(x)
+        _record.encode_attr(x)
 
 
 @pytest.mark.parametrize("values", [[NAN], [1.0, NAN], [NEG_NAN], [NAN_PAYLOAD, 0.0]])
 def test_values_entry_refuses_nan(codec, values: list[float]) -> None:
     with pytest.raises(ValueError):
-        codec.values_entry(values)
+        _record.values_entry(values)
 
 
 @pytest.mark.parametrize("values", [["a"], [None], [object()], [[1.0]]])
 def test_values_entry_refuses_non_numbers(codec, values: list) -> None:
     with pytest.raises(TypeError):
-        codec.values_entry(values)
+        _record.values_entry(values)
 
 
 @pytest.mark.parametrize("step", [1.5, 1.0, "1", None, True, b"1"], ids=repr)
 def test_intermediate_entry_refuses_non_int_step(codec, step: Any) -> None:
     with pytest.raises(TypeError):
-        codec.intermediate_entry(step, 1.0)
+        _record.intermediate_entry(step, 1.0)
 
 
 @pytest.mark.parametrize("step", [2**63, -(2**63) - 1, 10**30])
 def test_intermediate_entry_refuses_huge_step(codec, step: int) -> None:
     with pytest.raises(ValueError):
-        codec.intermediate_entry(step, 1.0)
+        _record.intermediate_entry(step, 1.0)
 
 
 def test_encode_trial_refuses_bad_parts(codec) -> None:
     with pytest.raises(ValueError):
-        codec.encode_trial(make_trial(values=[NAN]))
+        _record.encode_trial(make_trial(values=[NAN]))
     with pytest.raises(TypeError):
-        codec.encode_trial(make_trial(user_attrs={"a": object()}))
+        _record.encode_trial(make_trial(user_attrs={"a": object()}))
     with pytest.raises(TypeError):
-        codec.encode_trial(make_trial(system_attrs={"a": {1, 2}}))
+        _record.encode_trial(make_trial(system_attrs={"a": {1, 2}}))
     with pytest.raises(TypeError):
-        codec.encode_trial(make_trial(user_attrs={1: "a"}))  # type: ignore[dict-item]
+        _record.encode_trial(make_trial(user_attrs={1: "a"}))  # type: ignore[dict-item]
     with pytest.raises(TypeError):
-        codec.encode_trial(make_trial(intermediate_values={"x": 1.0}))  # type: ignore[dict-item]
+        _record.encode_trial(make_trial(intermediate_values={"x": 1.0}))  # type: ignore[dict-item]
     with pytest.raises(ValueError):
-        codec.encode_trial(make_trial(intermediate_values={2**64: 1.0}))
+        _record.encode_trial(make_trial(intermediate_values={2**64: 1.0}))
 
 
 def test_other_encoders_refuse_wrong_types(codec) -> None:
     with pytest.raises(TypeError):
-        codec.encode_name(b"bytes", "param name")
+        _record.encode_name(b"bytes", "param name")
     with pytest.raises(TypeError):
-        codec.encode_name(1, "param name")
+        _record.encode_name(1, "param name")
     with pytest.raises(TypeError):
-        codec.encode_state(1)
+        _record.encode_state(1)
     with pytest.raises(TypeError):
-        codec.encode_distribution({"low": 0})
+        _record.encode_distribution({"low": 0})
     with pytest.raises(TypeError):
-        codec.datetime_start_entry("2020-01-01")
+        _record.datetime_start_entry("2020-01-01")
     with pytest.raises(TypeError):
-        codec.datetime_complete_entry(datetime.date(2020, 1, 1))
+        _record.datetime_complete_entry(datetime.date(2020, 1, 1))
     with pytest.raises(TypeError):
-        codec.intermediate_entry(1, "x")
+        _record.intermediate_entry(1, "x")
     with pytest.raises(TypeError):
-        codec.param_entry(b"x", "abc", b"{}")
+        _record.param_entry(b"x", "abc", b"{}")
     with pytest.raises(TypeError):
-        codec.param_entry(b"x", None, b"{}")
+        _record.param_entry(b"x", None, b"{}")
 
 
 # ---------------------------------------------------------------- decode robustness
 
 
 def good_record(codec) -> bytes:
-    return codec.encode_trial(rich_trial())
+    return _record.encode_trial(rich_trial())
 
 
 def replace_entry(record: bytes, index: int, payload: bytes, tag: bytes | None = None) -> bytes:
@@ -802,7 +803,7 @@ def test_bad_state_byte(codec, state: bytes) -> None:
 
 def test_state_only_record_decodes(codec) -> None:
     for state in TrialState:
-        got = decode(codec, codec.encode_state(state))
+        got = decode(codec, _record.encode_state(state))
         assert got.state is state and got.params == {} and got.values is None
 
 
@@ -889,14 +890,14 @@ def test_bad_distribution_json(codec, dist_json: bytes) -> None:
 
 @pytest.mark.parametrize("index", [99.0, -1.0, -1.5, 0.5, NAN, INF, 1e300, 3.0])
 def test_categorical_index_out_of_range(codec, index: float) -> None:
-    dist = codec.encode_distribution(CategoricalDistribution(["a", "b", None]))
-    assert_corrupt(codec, b"0" + codec.param_entry(b"c", index, dist))
+    dist = _record.encode_distribution(CategoricalDistribution(["a", "b", None]))
+    assert_corrupt(codec, b"0" + _record.param_entry(b"c", index, dist))
 
 
 @pytest.mark.parametrize("value", [NAN, INF, -INF])
 def test_int_param_not_an_int(codec, value: float) -> None:
-    dist = codec.encode_distribution(IntDistribution(0, 10))
-    assert_corrupt(codec, b"0" + codec.param_entry(b"n", value, dist))
+    dist = _record.encode_distribution(IntDistribution(0, 10))
+    assert_corrupt(codec, b"0" + _record.param_entry(b"n", value, dist))
 
 
 @pytest.mark.parametrize("payload", [b"\x00" * 7, b"\x00" * 9, b"\x00" * 15, b"1"])
@@ -1117,7 +1118,7 @@ def test_property_roundtrip(codec, trial: FrozenTrial) -> None:
 @given(trial=frozen_trials(), rng=st.randoms(use_true_random=False))
 def test_property_shuffled_log(codec, trial: FrozenTrial, rng: random.Random) -> None:
     """Entries in any order decode, and dicts follow the order of the log."""
-    state, entries = parse(codec.encode_trial(trial))
+    state, entries = parse(_record.encode_trial(trial))
     rng.shuffle(entries)
     got = decode(codec, build(state, entries))
     order = {tag: [] for tag in TAGS}
@@ -1151,7 +1152,7 @@ def test_property_shuffled_log(codec, trial: FrozenTrial, rng: random.Random) ->
 @example(value=[NAN, {"a": -0.0}])
 @example(value="\udfff")
 def test_property_attr_roundtrip(codec, value: Any) -> None:
-    raw = codec.encode_attr(value)
+    raw = _record.encode_attr(value)
     assert raw[:1] in (b"j", b"J")
     assert same(codec.decode_attr(raw), value, exact_nan=False)
 
@@ -1159,7 +1160,7 @@ def test_property_attr_roundtrip(codec, value: Any) -> None:
 @HYPOTHESIS
 @given(values=st.lists(st.floats(allow_nan=False), max_size=8))
 def test_property_values(codec, values: list[float]) -> None:
-    assert codec.values_entry(values) == entry(b"V", b"".join(bits(v) for v in values))
+    assert _record.values_entry(values) == entry(b"V", b"".join(bits(v) for v in values))
 
 
 @HYPOTHESIS
@@ -1207,7 +1208,7 @@ def _registered(codec, **dists: BaseDistribution) -> StudyDistributions:
     out = StudyDistributions()
     flat = []
     for name, dist in dists.items():
-        flat += [name.encode(), codec.encode_distribution(dist)]
+        flat += [name.encode(), _record.encode_distribution(dist)]
     out.register("p:s:{7}:dists", flat)
     return out
 
@@ -1215,7 +1216,7 @@ def _registered(codec, **dists: BaseDistribution) -> StudyDistributions:
 def test_short_param_entry_uses_the_registered_distribution(codec) -> None:
     dist = CategoricalDistribution(["a", "b"])
     dists = _registered(codec, c=dist, x=FloatDistribution(0, 1))
-    record = b"1" + codec.param_entry(b"c", 1.0, b"") + codec.param_entry(b"x", 0.25, b"")
+    record = b"1" + _record.param_entry(b"c", 1.0, b"") + _record.param_entry(b"x", 0.25, b"")
     trial = codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, dists)
     assert trial.params == {"c": "b", "x": 0.25}
     assert trial.distributions["c"] is dists.registered["c"]
@@ -1225,14 +1226,14 @@ def test_short_param_entry_uses_the_registered_distribution(codec) -> None:
 def test_full_entry_overrides_the_registered_distribution(codec) -> None:
     dists = _registered(codec, x=FloatDistribution(0, 1))
     wider = FloatDistribution(0, 2)
-    record = b"1" + codec.param_entry(b"x", 1.5, codec.encode_distribution(wider))
+    record = b"1" + _record.param_entry(b"x", 1.5, _record.encode_distribution(wider))
     trial = codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, dists)
     assert trial.distributions["x"] == wider and trial.params["x"] == 1.5
 
 
 def test_short_entry_without_registration_is_corrupt(codec) -> None:
     dists = _registered(codec, x=FloatDistribution(0, 1))
-    record = b"1" + codec.param_entry(b"y", 0.5, b"")
+    record = b"1" + _record.param_entry(b"y", 0.5, b"")
     with pytest.raises(CorruptRecordError, match="has no distribution in its study") as info:
         codec.decode_trial(KEY, TRIAL_ID, NUMBER, record, dists)
     assert KEY in str(info.value)

@@ -129,7 +129,7 @@ def test_template_trials_register_and_are_checked_like_set_trial_param(
     after = {k: redis_client.dump(k) for k in redis_client.scan_iter(f"{storage._keys.prefix}*")}
     assert after == before
 
-    cold = RedisStorage(redis_url, prefix=storage._keys.prefix, codec=storage._codec)
+    cold = RedisStorage(redis_url, prefix=storage._keys.prefix)
     trials = cold.get_all_trials(study_id)
     assert [t.params for t in trials] == [{"x": 0.5, "n": 3}, {"x": 1.5}]
     assert [t.distributions for t in trials] == [{"x": x, "n": n}, {"x": wider}]

@@ -8,9 +8,11 @@ import sys
 
 import pytest
 
+# Every name the chooser re-exports comes from the one implementation it names.
 PROBE = (
     "import optuna_redis, optuna_redis._codec as c; "
-    "print(optuna_redis.USE_EXTENSIONS, c.IMPLEMENTATION.__name__)"
+    "mods = {getattr(c, n).__module__ for n in c.__all__ if n != 'USE_EXTENSIONS'}; "
+    "print(optuna_redis.USE_EXTENSIONS, *sorted(mods))"
 )
 
 

@@ -109,7 +109,7 @@ def layout(prefix: str) -> re.Pattern[bytes]:
 
 def cold(storage: RedisStorage, redis_url: str) -> RedisStorage:
     """A new storage on the same prefix and codec: it starts with empty caches."""
-    return RedisStorage(redis_url, prefix=storage._keys.prefix, codec=storage._codec)
+    return RedisStorage(redis_url, prefix=storage._keys.prefix)
 
 
 # ---------------------------------------------------------------- names

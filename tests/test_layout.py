@@ -71,7 +71,7 @@ def other_prefix(redis_client: redis.Redis) -> Iterator[str]:
 
 @pytest.fixture
 def hb_storage(redis_url: str, prefix: str, codec) -> Iterator[RedisStorage]:
-    s = RedisStorage(redis_url, prefix=prefix, codec=codec, heartbeat_interval=60)
+    s = RedisStorage(redis_url, prefix=prefix, heartbeat_interval=60)
     yield s
     s.remove_session()
 
@@ -173,8 +173,8 @@ def test_delete_last_study_does_not_reuse_its_id(storage) -> None:
 
 
 def test_two_prefixes_do_not_see_each_other(redis_url, prefix, other_prefix, codec) -> None:
-    s1 = RedisStorage(redis_url, prefix=prefix, codec=codec)
-    s2 = RedisStorage(redis_url, prefix=other_prefix, codec=codec)
+    s1 = RedisStorage(redis_url, prefix=prefix)
+    s2 = RedisStorage(redis_url, prefix=other_prefix)
     a1 = s1.create_new_study([MIN], "same")
     a2 = s2.create_new_study([MIN], "same")
     s1.set_study_user_attr(a1, "who", 1)
@@ -250,13 +250,16 @@ def test_names_roundtrip(storage, study_name: str, param: str, key: str) -> None
 
 
 def test_pickle_roundtrip_shares_data(redis_url, prefix, codec) -> None:
-    s1 = RedisStorage(redis_url, prefix=prefix, codec=codec, heartbeat_interval=7)
+    s1 = RedisStorage(redis_url, prefix=prefix, heartbeat_interval=7)
     sid = s1.create_new_study([MIN], "p")
     s1.create_new_trial(sid)
-    s2 = pickle.loads(pickle.dumps(s1))
+    pickled = pickle.dumps(s1)
+    # The options and the URL travel; no client, cache or module does.
+    assert b"optuna_redis._codec" not in pickled and b"Redis(" not in pickled
+    s2 = pickle.loads(pickled)
     assert s2 is not s1
     assert s2.get_heartbeat_interval() == 7
-    assert s2._codec is codec
+    assert s2._keys.prefix == prefix and s2._options.retry_deadline == 30
     assert s2.get_study_id_from_name("p") == sid
     t = s2.create_new_trial(sid)
     s2.set_trial_user_attr(t, "from", "copy")
@@ -403,4 +406,4 @@ def test_made_up_ids_leave_no_cache_behind(storage) -> None:  # noqa: ANN001
             storage.get_all_trials(bogus)
         with pytest.raises(KeyError):
             storage.get_trial(bogus << 32)
-    assert storage._caches == {} and storage._dists == {}
+    assert storage._sync._caches == {} and storage._sync._dists == {}

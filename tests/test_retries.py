@@ -19,7 +19,7 @@ import redis.connection
 from _redis_server import free_port
 from optuna_redis import RedisStorage
 from optuna_redis import RedisUnavailableError
-from optuna_redis._scripts import NAMES
+from optuna_redis._scripts import load_sources
 
 MIN = [StudyDirection.MINIMIZE]
 
@@ -59,10 +59,10 @@ def lose(monkeypatch: pytest.MonkeyPatch) -> LoseReplies:
 
 @pytest.fixture
 def storage(redis_url: str, prefix: str, codec: Any) -> Iterator[RedisStorage]:
-    s = RedisStorage(redis_url, prefix=prefix, codec=codec, retry_deadline=10)
+    s = RedisStorage(redis_url, prefix=prefix, retry_deadline=10)
     # Loaded up front, so the reply lost is the script's, not a NOSCRIPT one.
-    for name in NAMES:
-        s._client.script_load(getattr(s._scripts, name)._script.script)
+    for source in load_sources().values():
+        s._client.script_load(source)
     yield s
 
 

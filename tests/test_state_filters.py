@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 import pytest
 
 from optuna_redis import RedisStorage
-from optuna_redis import _storage
+from optuna_redis import _cache
 
 QUERIES = [
     (TrialState.WAITING,),
@@ -43,8 +43,8 @@ OPS = st.lists(
 def test_filtered_reads_equal_a_filter_of_all_trials(
     redis_url: str, prefix: str, codec, ops: list
 ) -> None:
-    writer = RedisStorage(redis_url, prefix=prefix, codec=codec)
-    reader = RedisStorage(redis_url, prefix=prefix, codec=codec)
+    writer = RedisStorage(redis_url, prefix=prefix)
+    reader = RedisStorage(redis_url, prefix=prefix)
     study_id = writer.create_new_study([StudyDirection.MINIMIZE])
     ids: list[int] = []
 
@@ -74,7 +74,7 @@ def test_filtered_reads_equal_a_filter_of_all_trials(
             check()
     check()
     # The reader's lists agree with a cold load too.
-    cold = RedisStorage(redis_url, prefix=prefix, codec=codec)
+    cold = RedisStorage(redis_url, prefix=prefix)
     for states in QUERIES:
         assert [t.number for t in cold.get_all_trials(study_id, states=states)] == [
             t.number for t in reader.get_all_trials(study_id, states=states)
@@ -85,14 +85,14 @@ def _spy_on_refiltered(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """A list that gets, for each filtered list brought up to date from now on, whether
     it was remade from the changes (True) or left to be filtered anew (False)."""
     remade: list[bool] = []
-    original = _storage._refiltered
+    original = _cache._refiltered
 
     def spy(*args):  # noqa: ANN002, ANN202
         result = original(*args)
         remade.append(result is not None)
         return result
 
-    monkeypatch.setattr(_storage, "_refiltered", spy)
+    monkeypatch.setattr(_cache, "_refiltered", spy)
     return remade
 
 

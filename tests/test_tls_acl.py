@@ -412,7 +412,7 @@ def test_every_command_the_scripts_call_is_granted() -> None:
 # storage's check of the eviction policy (INFO, skipped when refused).
 TOLERATED = {"hello", "auth", "client|setinfo", "info"}
 
-# Request tokens (``_storage._token``) are 24 hex digits.
+# Request tokens (``_scripts._token``) are 24 hex digits.
 TOKEN_GLOB = "[0-9a-f]" * 24
 # Stand-ins for a study id, a trial number and a request token in key names.
 ID, NUMBER, TOKEN = 987654321, 123456789, "TOKEN"
@@ -749,7 +749,7 @@ class TestConformanceOverTlsAsAConfinedUser(StorageTestCase):
         user, password = f"{USER_PREFIX}{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
         admin.execute_command("ACL", "SETUSER", user, "on", f">{password}", *acl_rule(prefix))
         url = f"rediss://{user}:{password}@127.0.0.1:{tls_server.port}/0"
-        storage = RedisStorage(url, prefix=prefix, codec=codec, client_kwargs=tls)
+        storage = RedisStorage(url, prefix=prefix, client_kwargs=tls)
         try:
             yield storage
             assert acl_denials(admin) == []

@@ -78,15 +78,13 @@ def test_decoded_trials_deepcopy_fast_and_pickle_plain(storage: RedisStorage) ->
     assert b"optuna_redis" not in pickle.dumps(decoded)
 
 
-def test_decoded_objects_are_left_to_reference_counting(storage: RedisStorage) -> None:
+def test_decoded_objects_are_left_to_reference_counting(storage: RedisStorage, codec) -> None:  # noqa: ANN001
     import gc
 
     study_id = storage.create_new_study([StudyDirection.MINIMIZE, StudyDirection.MINIMIZE])
     storage.create_new_trial(study_id, _rich_trial())
     (decoded,) = storage.get_all_trials(study_id, deepcopy=False)
-    from optuna_redis import _codec
-
-    if _codec.USE_EXTENSIONS and storage._codec is _codec.IMPLEMENTATION:
+    if codec.__name__ == "optuna_redis._codec_c":
         # The compiled codec untracks what it builds; all of it is acyclic.
         for obj in (decoded, decoded.__dict__, decoded.distributions, decoded.values):
             assert not gc.is_tracked(obj)

@@ -1,17 +1,26 @@
-"""The codec interface: picks the compiled implementation or its pure-Python twin.
+"""The decoder: the compiled implementation's names, or its pure-Python twin's.
 
-The storage reaches the codec through ``IMPLEMENTATION`` (or a module handed to it), never
-by importing ``_codec_c`` itself. ``USE_EXTENSIONS`` says which implementation is active:
-the compiled one unless it is missing, the interpreter is not CPython, or
-``OPTUNA_REDIS_NO_EXTENSIONS`` is set to a true value (``1``, ``true``, ``yes``, ``on``;
-``0`` or empty keeps the extension).
+As yarl's ``_quoting`` does, this module re-exports the names of one implementation, and
+the storage imports them from here, never from ``_codec_c`` or ``_codec_py`` themselves.
+``USE_EXTENSIONS`` says which one is active: the compiled one unless it is missing, the
+interpreter is not CPython, or ``OPTUNA_REDIS_NO_EXTENSIONS`` is set to a true value
+(``1``, ``true``, ``yes``, ``on``; ``0`` or empty keeps the extension).
 """
 
 from __future__ import annotations
 
 import os
 import platform
-from types import ModuleType
+
+__all__ = [
+    "USE_EXTENSIONS",
+    "decode_attr",
+    "decode_attrs",
+    "decode_range",
+    "decode_trial",
+    "decode_trials",
+    "pack_mget",
+]
 
 _FALSE_WORDS = ("", "0", "false", "no", "off")
 
@@ -20,17 +29,23 @@ def _extensions_disabled() -> bool:
     return os.environ.get("OPTUNA_REDIS_NO_EXTENSIONS", "").strip().lower() not in _FALSE_WORDS
 
 
-def _pick() -> tuple[ModuleType, bool]:
-    if platform.python_implementation() == "CPython" and not _extensions_disabled():
-        try:
-            from optuna_redis import _codec_c
-        except ImportError:
-            pass
-        else:
-            return _codec_c, True
-    from optuna_redis import _codec_py
-
-    return _codec_py, False
-
-
-IMPLEMENTATION, USE_EXTENSIONS = _pick()
+USE_EXTENSIONS = False
+if platform.python_implementation() == "CPython" and not _extensions_disabled():
+    try:
+        from optuna_redis._codec_c import decode_attr
+        from optuna_redis._codec_c import decode_attrs
+        from optuna_redis._codec_c import decode_range
+        from optuna_redis._codec_c import decode_trial
+        from optuna_redis._codec_c import decode_trials
+        from optuna_redis._codec_c import pack_mget
+    except ImportError:
+        pass
+    else:
+        USE_EXTENSIONS = True
+if not USE_EXTENSIONS:
+    from optuna_redis._codec_py import decode_attr
+    from optuna_redis._codec_py import decode_attrs
+    from optuna_redis._codec_py import decode_range
+    from optuna_redis._codec_py import decode_trial
+    from optuna_redis._codec_py import decode_trials
+    from optuna_redis._codec_py import pack_mget

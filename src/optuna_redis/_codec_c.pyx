@@ -1,10 +1,11 @@
 # cython: language_level=3
-"""The compiled twin of ``_codec_py``: same names, same signatures, same results.
+"""The compiled twin of ``_codec_py``, the decoder: same names, same signatures, same
+results. (Records are encoded once, in ``_record``.)
 
-``_codec_py`` is the specification of the record format. Here a record (one bytes object
-from a hiredis reply) is walked in place; every read is bounds-checked against the
-record's size, and every failure raises the same ``CorruptRecordError`` as the reference
-codec, naming the Redis key.
+``_codec_py`` is the reference (``_record`` specifies the format). Here a record (one
+bytes object from a hiredis reply) is walked in place; every read is bounds-checked
+against the record's size, and every failure raises the same ``CorruptRecordError`` as
+the reference codec, naming the Redis key.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING
@@ -28,19 +29,14 @@ from libc.string cimport memcpy
 import datetime
 import gc
 import json
-import math
-import struct
 import sys
 
-from optuna.distributions import BaseDistribution
 from optuna.distributions import CategoricalDistribution
 from optuna.distributions import FloatDistribution
 from optuna.distributions import IntDistribution
-from optuna.distributions import distribution_to_json
 from optuna.trial import TrialState
 import orjson
 
-from optuna_redis._attr_json import check_for_stdlib
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._keys import TRIAL_NUMBER_BITS
 from optuna_redis._trials import FrozenTrial as DecodedTrial
@@ -56,39 +52,19 @@ if sys.byteorder != "little":
     raise ImportError("the compiled codec supports little-endian hosts only")
 
 __all__ = [
-    "CorruptRecordError",
-    "datetime_complete_entry",
-    "datetime_start_entry",
     "decode_attr",
     "decode_attrs",
-    "decode_trial",
     "decode_range",
+    "decode_trial",
     "decode_trials",
-    "encode_attr",
-    "encode_distribution",
-    "encode_name",
-    "encode_state",
-    "encode_trial",
-    "intermediate_entry",
     "pack_mget",
-    "param_entry",
-    "system_attr_entry",
-    "user_attr_entry",
-    "values_entry",
 ]
 
 cdef tuple _STATES = tuple(TrialState)
 cdef Py_ssize_t _N_STATES = len(_STATES)
-cdef dict _STATE_BYTES = {s: str(s.value).encode() for s in _STATES}
-cdef object _DOUBLE = struct.Struct("<d")
-cdef object _U32 = struct.Struct("<I")
-cdef object _STEP = struct.Struct("<qd")
-cdef object _I64_MIN = -(2**63)
-cdef object _I64_MAX = 2**63 - 1
 cdef int _BITS = TRIAL_NUMBER_BITS
 cdef object _MAX_TRIALS = 1 << TRIAL_NUMBER_BITS
 cdef object _orjson_loads = orjson.loads
-cdef object _orjson_dumps = orjson.dumps
 cdef object _json_loads = json.loads
 cdef object _fromisoformat = datetime.datetime.fromisoformat
 cdef object _DecodedTrial = DecodedTrial
@@ -97,144 +73,6 @@ cdef tuple _NO_ARGS = ()
 cdef object _FloatDistribution = FloatDistribution
 cdef object _IntDistribution = IntDistribution
 cdef object _CategoricalDistribution = CategoricalDistribution
-cdef object _ORJSON_OPTIONS = (
-    orjson.OPT_NON_STR_KEYS
-    | orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-
-
-# ---------------------------------------------------------------- encoding
-
-
-def encode_state(state):
-    if not isinstance(state, TrialState):
-        raise TypeError(f"state must be a TrialState, got {state!r}.")
-    return _STATE_BYTES[state]
-
-
-def encode_name(name, what):
-    if not isinstance(name, str):
-        raise TypeError(f"The {what} must be a str, got {type(name).__name__}.")
-    return (<str>name).encode("utf-8", "surrogatepass")
-
-
-def encode_distribution(distribution):
-    if not isinstance(distribution, BaseDistribution):
-        raise TypeError(
-            f"distribution must be an optuna BaseDistribution, got {type(distribution).__name__}."
-        )
-    return distribution_to_json(distribution).encode()
-
-
-def encode_attr(value):
-    try:
-        out = _orjson_dumps(value, option=_ORJSON_OPTIONS)
-    except TypeError:
-        return b"J" + _stdlib_dumps(value)
-    if b"null" in out and _has_non_finite(value):
-        return b"J" + _stdlib_dumps(value)
-    return b"j" + out
-
-
-def datetime_start_entry(value):
-    return _entry(b"D", _datetime(value))
-
-
-def datetime_complete_entry(value):
-    return _entry(b"C", _datetime(value))
-
-
-def values_entry(values):
-    floats = [_as_float(v, "objective value") for v in values]
-    for v in floats:
-        if math.isnan(v):
-            raise ValueError(f"Objective values must not be NaN, got {list(values)!r}.")
-    return _entry(b"V", struct.pack(f"<{len(floats)}d", *floats))
-
-
-def param_entry(bytes name, value_internal, bytes dist_json):
-    value = _DOUBLE.pack(_as_float(value_internal, "param value"))
-    return _entry(b"P", _U32.pack(len(name)) + name + value + dist_json)
-
-
-def intermediate_entry(step, value):
-    if isinstance(step, bool) or not isinstance(step, int):
-        raise TypeError(f"step must be an int, got {step!r}.")
-    if not _I64_MIN <= step <= _I64_MAX:
-        raise ValueError(f"step must fit in 64 bits, got {step!r}.")
-    return _entry(b"I", _STEP.pack(step, _as_float(value, "intermediate value")))
-
-
-def user_attr_entry(bytes key, value):
-    return _entry(b"U", _U32.pack(len(key)) + key + encode_attr(value))
-
-
-def system_attr_entry(bytes key, value):
-    return _entry(b"A", _U32.pack(len(key)) + key + encode_attr(value))
-
-
-def encode_trial(trial):
-    parts = [encode_state(trial.state)]
-    if trial.datetime_start is not None:
-        parts.append(datetime_start_entry(trial.datetime_start))
-    if trial.datetime_complete is not None:
-        parts.append(datetime_complete_entry(trial.datetime_complete))
-    if trial.values is not None:
-        parts.append(values_entry(trial.values))
-    for name, value in trial.params.items():
-        dist = trial.distributions[name]
-        parts.append(
-            param_entry(
-                encode_name(name, "param name"),
-                dist.to_internal_repr(value),
-                encode_distribution(dist),
-            )
-        )
-    for step, value in trial.intermediate_values.items():
-        parts.append(intermediate_entry(step, value))
-    for key, value in trial.user_attrs.items():
-        parts.append(user_attr_entry(encode_name(key, "user attribute key"), value))
-    for key, value in trial.system_attrs.items():
-        parts.append(system_attr_entry(encode_name(key, "system attribute key"), value))
-    return b"".join(parts)
-
-
-cdef bytes _entry(bytes tag, bytes payload):
-    return tag + _U32.pack(len(payload)) + payload
-
-
-cdef bytes _datetime(value):
-    if not isinstance(value, datetime.datetime):
-        raise TypeError(f"Expected a datetime, got {type(value).__name__}.")
-    return value.isoformat().encode()
-
-
-cdef double _as_float(value, str what) except? -1.0:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"The {what} must be a float, got {value!r}.") from None
-
-
-cdef bytes _stdlib_dumps(value):
-    check_for_stdlib(value)
-    try:
-        return json.dumps(value, allow_nan=True).encode()
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"The attribute value is not JSON serializable: {e}") from None
-
-
-cdef bint _has_non_finite(value) except -1:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        # Keys too: orjson writes a NaN or ±inf key as "null", json.dumps as "NaN" etc.
-        return any(_has_non_finite(k) or _has_non_finite(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_non_finite(v) for v in value)
-    return False
 
 
 # ---------------------------------------------------------------- decoding

@@ -1,8 +1,11 @@
-"""Exceptions of optuna-redis, shared by both codec implementations and the storage."""
+"""Exceptions of optuna-redis, and the messages of the errors the storage raises, each
+written once; shared by both codec implementations and the storage."""
 
 from __future__ import annotations
 
+from optuna.exceptions import DuplicatedStudyError
 from optuna.exceptions import StorageInternalError
+from optuna.exceptions import UpdateFinishedTrialError
 import redis
 
 
@@ -36,3 +39,49 @@ class RedisUnavailableError(StorageInternalError, redis.exceptions.ConnectionErr
 
     An ``optuna.exceptions.StorageInternalError``, and a redis ``ConnectionError``.
     """
+
+
+# ---------------------------------------------------------------- messages, written once
+# Optuna's storages raise KeyError (with these words) for what does not exist; its tests
+# and tools match on them.
+
+
+def no_study(study_id: object) -> KeyError:
+    return KeyError(f"No study with study_id {study_id} exists.")
+
+
+def no_study_named(study_name: object) -> KeyError:
+    return KeyError(f"No such study {study_name}.")
+
+
+def no_trial(trial_id: object) -> KeyError:
+    return KeyError(f"No trial with trial_id {trial_id} exists.")
+
+
+def no_trial_number(study_id: int, number: int) -> KeyError:
+    return KeyError(f"No trial with trial number {number} exists in study {study_id}.")
+
+
+def finished_trial(number: int) -> UpdateFinishedTrialError:
+    return UpdateFinishedTrialError(f"Trial#{number} has already finished and can not be updated.")
+
+
+def duplicated_study(study_name: str) -> DuplicatedStudyError:
+    return DuplicatedStudyError(
+        f"Another study with name '{study_name}' already exists. Please specify a "
+        "different name, or reuse the existing one by setting `load_if_exists` "
+        "(for Python API) or `--skip-if-exists` flag (for CLI)."
+    )
+
+
+def study_full(study_id: int, max_trials: int) -> RuntimeError:
+    return RuntimeError(
+        f"Study {study_id} holds {max_trials} trials, the most a study can hold (trial "
+        "numbers are 32-bit); no trial was created."
+    )
+
+
+def corrupt(what: str, key: str, detail: object = None) -> CorruptRecordError:
+    """``Cannot decode WHAT at Redis key KEY[: DETAIL]``."""
+    suffix = "." if detail is None else f": {detail}"
+    return CorruptRecordError(f"Cannot decode {what} at Redis key {key!r}{suffix}")

@@ -13,7 +13,7 @@ Layout (``P`` is the configurable prefix)::
     P:s:{ID}:dists                hash    param name -> the study's distribution JSON for it
     P:s:{ID}:changes              zset    trial number -> change seq of its last write
     P:s:{ID}:heartbeats           zset    trial number -> server time of its last heartbeat
-    P:s:{ID}:t:NUMBER             string  one trial's record, a log of entries (``_codec_py``)
+    P:s:{ID}:t:NUMBER             string  one trial's record, a log of entries (``_record``)
 
     P:{g}:r:TOKEN                 string  result of a study registration (short TTL)
     P:r:{ID}:TOKEN                string  result of a call on study ID (short TTL)

@@ -22,6 +22,30 @@ def BACKOFF() -> ExponentialWithJitterBackoff:  # noqa: N802
     return ExponentialWithJitterBackoff(base=0.05, cap=1.0)
 
 
+class Backoff:
+    """The pauses between the attempts of one call, ``BACKOFF``'s, for up to ``deadline``
+    seconds from its creation (the first attempt)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self._start = time.monotonic()
+        self._backoff = BACKOFF()
+        self._failures = 0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def pause(self) -> bool:
+        """Sleep before the next attempt and return True; or return False at once when
+        that attempt would start past the deadline."""
+        self._failures += 1
+        pause = self._backoff.compute(self._failures)
+        if self.elapsed() + pause > self.deadline:
+            return False
+        time.sleep(pause)
+        return True
+
+
 def cluster_retry(deadline: float) -> Retry:
     """The retries of a ``RedisCluster`` client, which counts attempts itself (with the
     same backoff, about ``deadline`` seconds of them)."""

@@ -7,7 +7,7 @@ local state = redis.call('GETRANGE', KEYS[3], 0, 0)
 if state == '' then
   return -1
 end
-if state == '1' or state == '2' or state == '3' then
+if is_finished(state) then
   return -2
 end
 redis.call('APPEND', KEYS[3], ARGV[2])

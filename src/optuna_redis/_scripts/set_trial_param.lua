@@ -10,7 +10,7 @@ local state = redis.call('GETRANGE', KEYS[4], 0, 0)
 if state == '' then
   return {-1}
 end
-if state == '1' or state == '2' or state == '3' then
+if is_finished(state) then
   return {-2}
 end
 local entry = ARGV[4]

@@ -12,7 +12,7 @@ local state = redis.call('GETRANGE', KEYS[4], 0, 0)
 if state == '' then
   return -1
 end
-if state == '1' or state == '2' or state == '3' then
+if is_finished(state) then
   return -2
 end
 if new == '0' and state ~= '4' then
@@ -22,7 +22,7 @@ local record = new .. string.sub(redis.call('GET', KEYS[4]), 2) .. ARGV[4]
 -- SET rather than SETRANGE + APPEND: a finished record is never written again, and SET
 -- stores it without the spare room APPEND leaves behind.
 redis.call('SET', KEYS[4], record)
-if new == '1' or new == '2' or new == '3' then
+if is_finished(new) then
   redis.call('ZREM', KEYS[3], ARGV[2])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
