@@ -24,11 +24,11 @@ def BACKOFF() -> ExponentialWithJitterBackoff:  # noqa: N802
 
 class Backoff:
     """The pauses between the attempts of one call, ``BACKOFF``'s, for up to ``deadline``
-    seconds from its creation (the first attempt)."""
+    seconds from ``start`` (``time.monotonic()`` of the first attempt; default: now)."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, start: float | None = None) -> None:
         self.deadline = deadline
-        self._start = time.monotonic()
+        self._start = time.monotonic() if start is None else start
         self._backoff = BACKOFF()
         self._failures = 0
 

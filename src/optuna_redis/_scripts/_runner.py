@@ -3,6 +3,7 @@ a refused call, and the WAIT for replicas of the writes that must survive a fail
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -41,13 +42,16 @@ class Runner:
         self._direct = direct
 
     def __call__(self, keys: list[Any], args: list[Any]) -> Any:
-        backoff = Backoff(self._deadline)
+        start = time.monotonic()
+        backoff = None  # made on the first refusal: every storage call passes here
         while True:
             try:
                 return self._call(keys, args)
             except (redis.exceptions.TryAgainError, redis.exceptions.ClusterError) as e:
                 if isinstance(e, redis.exceptions.ClusterError) and "TTL exhausted" not in str(e):
                     raise
+                if backoff is None:
+                    backoff = Backoff(self._deadline, start)
                 if not backoff.pause():
                     raise
 
