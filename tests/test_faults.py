@@ -58,6 +58,8 @@ class RestartableRedis:
         self.args = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         self.args += ["--dir", str(directory), "--logfile", str(directory / "redis.log")]
         self.args += ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+        # Events of 100 ms or more (an fsync, a command) are recorded, for latency_report().
+        self.args += ["--latency-monitor-threshold", "100"]
         self.directory = directory
         self.process: subprocess.Popen | None = None
         self.starts = 0
@@ -87,6 +89,20 @@ class RestartableRedis:
         finally:
             client.close()
 
+    def latency_report(self) -> str:
+        """What the running server's latency monitor recorded (``LATENCY LATEST``): a test
+        that failed after a restart shows here whether the server itself stalled."""
+        try:
+            with redis.Redis(port=self.port, socket_timeout=2) as client:
+                events = client.execute_command("LATENCY", "LATEST")
+        except redis.RedisError as e:
+            return f"latency monitor unavailable: {e!r}"
+        if not events:
+            return "no server event of 100 ms or more since the last start"
+        return "; ".join(
+            f"{_text(name)}: last {latest} ms, max {worst} ms" for name, _, latest, worst in events
+        )
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final AOF rewrite; only what is on disk survives."""
         if self.process is not None and self.process.poll() is None:
@@ -100,7 +116,14 @@ def restartable(tmp_path: Path) -> Iterator[RestartableRedis]:
     try:
         yield server
     finally:
+        # Shown with a failure's captured output: a stall of the server after a restart,
+        # rather than a fault of the storage, would be named here.
+        print(f"\nfault server latency: {server.latency_report()}")
         server.kill()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _drain(results: Any) -> list[Any]:
