@@ -7,7 +7,7 @@ from typing import Any
 from optuna.distributions import BaseDistribution
 from optuna.distributions import json_to_distribution
 
-from optuna_redis._errors import CorruptRecordError
+from optuna_redis._errors import corrupt
 
 
 class StudyDistributions:
@@ -43,12 +43,10 @@ class StudyDistributions:
     def register(self, key: str, flat: list[bytes]) -> None:
         """Add the study's ``dists`` hash (a flat name/JSON reply read from ``key``)."""
         if len(flat) % 2:
-            raise CorruptRecordError(f"Cannot decode the distributions at Redis key {key!r}.")
+            raise corrupt("the distributions", key)
         for i in range(0, len(flat), 2):
             name, dist_json = flat[i], flat[i + 1]
             try:
                 self.registered[name.decode("utf-8", "surrogatepass")] = self.parse(dist_json)
             except Exception as e:
-                raise CorruptRecordError(
-                    f"Cannot decode distribution {name!r} at Redis key {key!r}: {e}"
-                ) from None
+                raise corrupt(f"distribution {name!r}", key, e) from None
