@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import os
+from pathlib import Path
 import sys
 import uuid
 
@@ -11,6 +12,7 @@ from redis.cluster import RedisCluster
 
 from _redis_server import RedisServer
 from _redis_server import test_url_from_env
+from _restartable import RestartableRedis
 from optuna_redis import RedisStorage
 from optuna_redis import _codec
 from optuna_redis import _codec_py
@@ -103,3 +105,16 @@ def storage(redis_url: str, prefix: str, codec) -> Iterator[RedisStorage]:
     s = RedisStorage(redis_url, prefix=prefix)
     yield s
     s.remove_session()
+
+
+@pytest.fixture
+def restartable(tmp_path: Path) -> Iterator[RestartableRedis]:
+    """A private Redis a test may kill and restart (see ``_restartable``)."""
+    server = RestartableRedis(tmp_path / "redis")
+    try:
+        yield server
+    finally:
+        # Shown with a failure's captured output: a stall of the server after a restart,
+        # rather than a fault of the storage, would be named here.
+        print(f"\nfault server latency: {server.latency_report()}")
+        server.kill()
