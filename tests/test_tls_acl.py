@@ -386,15 +386,17 @@ STORAGE_COMMANDS = {
     "exec": "(with multi)",
     # Commands only the scripts call (Redis checks them against the ACL too).
     "hexists": "register a study: is the name taken",
-    "hdel": "unregister a study: frees its name",
+    "hdel": "unregister a study: frees its name; a trial's first heartbeat ends its claim",
     "hlen": "get_trial / sync_trials: does the caller lack distributions",
     "hincrby": "trial count and change sequence",
     "append": "appends an entry to a trial record",
     "getrange": "reads a trial's state byte",
     "unlink": "delete_study",
-    "zadd": "study listing, change log, heartbeats",
+    "zadd": "study listing, change log, heartbeats, process beats",
     "zrem": "unregister a study; a finished trial leaves the heartbeats",
     "zrangebyscore": "changes since a seq; stale heartbeats",
+    "zscore": "stale trials: the last beat of the process vouching for a trial",
+    "zremrangebyscore": "stale trials: forgets processes silent for a day",
     "time": "heartbeats are timed by the server's clock",
 }
 
@@ -557,6 +559,9 @@ def test_minimal_acl_user_runs_every_storage_operation(admin, prefix: str, exact
     storage.set_study_system_attr(study._study_id, "sys", [1])
     study.enqueue_trial({"x": 1.0, "n": 1})
     study.optimize(objective, n_trials=6, n_jobs=2)
+    # A trial of this live process, with no heartbeat of its own: the process vouches for
+    # it, and it is not stale however old its creation.
+    vouched = study.ask()
     # A trial whose worker died: its heartbeat grows old, the next optimize fails it and
     # the callback queues a retry, which that optimize then runs.
     stale = study.ask()
@@ -564,13 +569,15 @@ def test_minimal_acl_user_runs_every_storage_operation(admin, prefix: str, exact
     storage.record_heartbeat(stale._trial_id)
     time.sleep(2.1)
     study.optimize(objective, n_trials=1)
+    assert storage.get_trial(vouched._trial_id).state == TrialState.RUNNING
+    study.tell(vouched, 0.5)
     trials = study.trials
     assert [t.state for t in trials].count(TrialState.FAIL) == 1
-    assert len(trials) == 8 and trials[-1].system_attrs["failed_trial"] == stale.number
+    assert len(trials) == 9 and trials[-1].system_attrs["failed_trial"] == stale.number
     assert study.best_trial.value == min(t.value for t in trials if t.value is not None)
     assert storage.get_trial(trials[0]._trial_id) == trials[0]
     assert storage.get_trial_number_from_id(trials[3]._trial_id) == 3
-    assert storage.get_n_trials(study._study_id) == 8
+    assert storage.get_n_trials(study._study_id) == 9
 
     cold = RedisStorage(url, prefix=prefix, heartbeat_interval=1)
     loaded = optuna.load_study(study_name="acl", storage=cold)

@@ -42,6 +42,14 @@ class Options:
     stale_trial_callback: StaleTrialCallback | None
 
     @property
+    def beat_period(self) -> float:
+        """Seconds between a heartbeat process's own beats (``_liveness``): at most half
+        the grace period, so one late beat never makes the process look gone."""
+        assert self.heartbeat_interval is not None
+        grace = self.grace_period or 2 * self.heartbeat_interval
+        return min(self.heartbeat_interval, grace / 2)
+
+    @property
     def request_ttl(self) -> int:
         """Seconds a request key lives: longer than any retry of its call."""
         return max(_DEFAULT_REQUEST_TTL, int(2 * self.retry_deadline) + 1)

@@ -13,6 +13,10 @@ Layout (``P`` is the configurable prefix)::
     P:s:{ID}:dists                hash    param name -> the study's distribution JSON for it
     P:s:{ID}:changes              zset    trial number -> change seq of its last write
     P:s:{ID}:heartbeats           zset    trial number -> server time of its last heartbeat
+                                          (or of its creation or claim; see _liveness)
+    P:s:{ID}:claims               hash    trial number -> id of the process vouching for it,
+                                          until its first heartbeat
+    P:s:{ID}:processes            zset    process id -> server time of its last beat
     P:s:{ID}:t:NUMBER             string  one trial's record, a log of entries (``_record``)
 
     P:{g}:r:TOKEN                 string  result of a study registration (short TTL)
@@ -102,6 +106,12 @@ class Keys:
     def heartbeats(self, study_id: int) -> str:
         return f"{self.study(study_id)}:heartbeats"
 
+    def claims(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:claims"
+
+    def processes(self, study_id: int) -> str:
+        return f"{self.study(study_id)}:processes"
+
     def trial_head(self, study_id: int) -> str:
         return f"{self.study(study_id)}:t:"
 
@@ -117,4 +127,6 @@ class Keys:
             self.dists(study_id),
             self.changes(study_id),
             self.heartbeats(study_id),
+            self.claims(study_id),
+            self.processes(study_id),
         ]

@@ -50,6 +50,7 @@ from optuna_redis._keys import TRIAL_NUMBER_BITS
 from optuna_redis._keys import Keys
 from optuna_redis._keys import split_trial_id
 from optuna_redis._keys import trial_id_of
+from optuna_redis._liveness import Liveness
 from optuna_redis._meta import decode_directions
 from optuna_redis._meta import decode_name
 from optuna_redis._meta import encode_directions
@@ -223,6 +224,12 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             client, options.keys, options.retry_deadline, options.request_ttl, options.wait
         )
         self._sync = Sync(client, options.keys, self._scripts)
+        # This process vouches for the trials it creates or claims (heartbeat storages).
+        self._liveness = (
+            None
+            if options.heartbeat_interval is None
+            else Liveness(self._scripts, options.beat_period)
+        )
 
     # ------------------------------------------------------------ pickling
 
@@ -388,9 +395,14 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             template = _record.encode_template(template_trial)
         params = template.params
         checked = [b""] * len(params)
+        process = ""
+        if self._liveness is not None and (
+            template_trial is None or template_trial.state == TrialState.RUNNING
+        ):
+            process = self._liveness.claim(study_id)
         while True:
             code, value, stored = self._scripts.create_trial(
-                study_id, template.head, params, template.tail, checked
+                study_id, template.head, params, template.tail, checked, process
             )
             if code == Reply.OK:
                 return trial_id_of(study_id, value)
@@ -442,11 +454,14 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         encoded_state = _record.encode_state(state)
         entries = b"" if values is None else _record.values_entry(values)
         now = datetime.datetime.now()
+        process = ""
         if state == TrialState.RUNNING:
             entries += _record.datetime_start_entry(now)
+            if self._liveness is not None:
+                process = self._liveness.claim(study_id)
         elif state.is_finished():
             entries += _record.datetime_complete_entry(now)
-        code = self._scripts.set_trial_state(study_id, number, encoded_state, entries)
+        code = self._scripts.set_trial_state(study_id, number, encoded_state, entries, process)
         if code == Reply.OK:
             return True
         if code == Reply.REFUSED:

@@ -21,6 +21,7 @@ from optuna_redis._wire import DirectConnections
 
 NAMES = (
     "append_trial",
+    "beat_process",
     "create_trial",
     "delete_study",
     "get_trial",
@@ -107,6 +108,7 @@ class Scripts:
             return Runner(script, name, deadline, client, waits, self.direct)
 
         self._append_trial = runner("append_trial")
+        self._beat_process = runner("beat_process")
         self._create_trial = runner("create_trial")
         self._delete_study = runner("delete_study")
         self._get_trial = runner("get_trial")
@@ -155,12 +157,14 @@ class Scripts:
         params: Sequence[ParamEntry],
         tail: bytes,
         checked: Sequence[bytes],
+        process: str,
     ) -> tuple[Reply, int, bytes | None]:
         """``(OK, number, None)``, ``(OTHER_DISTRIBUTION, i, stored)`` for the i-th param,
         or ``(NOT_FOUND | FULL, 0, None)``. ``checked[i]``: the stored distribution JSON the
-        caller found compatible with the i-th param's (or ``b""``)."""
+        caller found compatible with the i-th param's (or ``b""``). ``process``: the id of
+        the process that claims the new RUNNING trial (``_liveness``), or ``""``."""
         keys = self._keys
-        args: list[Any] = [self._ttl, keys.trial_head(study_id), head, tail, len(params)]
+        args: list[Any] = [self._ttl, keys.trial_head(study_id), head, tail, len(params), process]
         for param, ok in zip(params, checked, strict=True):
             args += (param.encoded_name, param.dist_json, param.short, param.full, ok)
         reply = self._create_trial(
@@ -169,6 +173,9 @@ class Scripts:
                 keys.changes(study_id),
                 keys.dists(study_id),
                 keys.study_request(study_id, _token()),
+                keys.heartbeats(study_id),
+                keys.claims(study_id),
+                keys.processes(study_id),
             ],
             args,
         )
@@ -196,7 +203,10 @@ class Scripts:
         code = Reply(reply[0])
         return code, reply[1] if code == Reply.OTHER_DISTRIBUTION else None
 
-    def set_trial_state(self, study_id: int, number: int, state: bytes, entries: bytes) -> Reply:
+    def set_trial_state(
+        self, study_id: int, number: int, state: bytes, entries: bytes, process: str
+    ) -> Reply:
+        """``process``: the id of the process claiming a WAITING trial RUNNING (or ``""``)."""
         keys = self._keys
         return Reply(
             self._set_trial_state(
@@ -206,8 +216,10 @@ class Scripts:
                     keys.heartbeats(study_id),
                     keys.trial(study_id, number),
                     keys.study_request(study_id, _token()),
+                    keys.claims(study_id),
+                    keys.processes(study_id),
                 ],
-                [self._ttl, number, state, entries],
+                [self._ttl, number, state, entries, process],
             )
         )
 
@@ -242,13 +254,22 @@ class Scripts:
         keys = self._keys
         return Reply(
             self._record_heartbeat(
-                [keys.heartbeats(study_id), keys.trial(study_id, number)], [number]
+                [keys.heartbeats(study_id), keys.trial(study_id, number), keys.claims(study_id)],
+                [number],
             )
+        )
+
+    def beat_process(self, study_id: int, process: str) -> Reply:
+        """``OK``, or ``NOT_FOUND`` when the study is gone."""
+        keys = self._keys
+        return Reply(
+            self._beat_process([keys.meta(study_id), keys.processes(study_id)], [process])
         )
 
     def stale_trials(self, study_id: int, grace_period: int) -> list[int]:
         keys = self._keys
         numbers = self._stale_trials(
-            [keys.heartbeats(study_id)], [keys.trial_head(study_id), grace_period]
+            [keys.heartbeats(study_id), keys.claims(study_id), keys.processes(study_id)],
+            [keys.trial_head(study_id), grace_period],
         )
         return [int(n) for n in numbers]

@@ -2,9 +2,10 @@
 -- so numbers are dense, unique, and ordered like trial ids. The params of a template
 -- trial are checked against the study's distributions and registered, as
 -- set_trial_param does, before anything is written.
--- KEYS: meta, changes, dists, request (see _keys)
+-- A RUNNING trial made by a heartbeat storage is claimed for its process (claim_trial).
+-- KEYS: meta, changes, dists, request, heartbeats, claims, processes (see _keys)
 -- ARGV: request TTL in seconds, trial_head, the record before its params, the record
---       after them, n params,
+--       after them, n params, the id of the process claiming it (or ''),
 --       then for each param: name, distribution JSON, the entry without the JSON (for
 --       the study's own distribution), the entry with it, the stored distribution the
 --       client already checked as compatible (or '')
@@ -26,7 +27,7 @@ end
 local parts = {ARGV[3]}
 local new = {}
 for i = 0, tonumber(ARGV[5]) - 1 do
-  local at = 6 + 5 * i
+  local at = 7 + 5 * i
   local name, json = ARGV[at], ARGV[at + 1]
   local stored = redis.call('HGET', KEYS[3], name)
   if not stored then
@@ -47,6 +48,7 @@ end
 parts[#parts + 1] = ARGV[4]
 local number = redis.call('HINCRBY', KEYS[1], 'n', 1) - 1
 redis.call('SET', ARGV[2] .. number, table.concat(parts))
+claim_trial(KEYS[5], KEYS[6], KEYS[7], number, ARGV[6])
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, number)
 redis.call('SET', KEYS[4], number, 'EX', ARGV[1])

@@ -1,5 +1,5 @@
 -- Delete every key a study owns (after unregister_study took it out of the listing).
--- KEYS: meta, user_attrs, system_attrs, dists, changes, heartbeats
+-- KEYS: meta, user_attrs, system_attrs, dists, changes, heartbeats, claims, processes
 -- ARGV: trial_head
 -- Returns 1, or -1 when the study has no keys left.
 local n = redis.call('HGET', KEYS[1], 'n')
@@ -17,5 +17,5 @@ end
 if #batch > 0 then
   redis.call('UNLINK', unpack(batch))
 end
-redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('UNLINK', unpack(KEYS))
 return 1

@@ -1,5 +1,6 @@
--- Record a heartbeat of a RUNNING trial at the Redis server's clock.
--- KEYS: heartbeats, trial
+-- Record a heartbeat of a RUNNING trial at the Redis server's clock. From its first
+-- heartbeat on, a trial is judged by its heartbeats alone: its process's claim ends.
+-- KEYS: heartbeats, trial, claims
 -- ARGV: trial number
 -- Returns 1, 0 when the trial is not RUNNING, -1 when it does not exist.
 local state = redis.call('GETRANGE', KEYS[2], 0, 0)
@@ -9,6 +10,6 @@ end
 if state ~= '0' then
   return 0
 end
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1])
+redis.call('ZADD', KEYS[1], server_now(), ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1

@@ -1,7 +1,10 @@
 -- Change a trial's state. RUNNING is only entered from WAITING, so of many workers
 -- claiming one WAITING trial exactly one gets 1; a finished trial never changes again.
--- KEYS: meta, changes, heartbeats, trial, request (see _keys)
--- ARGV: request TTL in seconds, trial number, new state digit, entries to append (datetime, values)
+-- A claim of a WAITING trial by a heartbeat storage is its process's (claim_trial); a
+-- finished trial leaves the heartbeats and the claims.
+-- KEYS: meta, changes, heartbeats, trial, request, claims, processes (see _keys)
+-- ARGV: request TTL in seconds, trial number, new state digit, entries to append (datetime,
+--       values), the id of the process claiming it (or '')
 -- Returns 1 changed, 0 RUNNING -> RUNNING refused, -1 no trial, -2 finished.
 local done = redis.call('GET', KEYS[5])
 if done then
@@ -24,6 +27,9 @@ local record = new .. string.sub(redis.call('GET', KEYS[4]), 2) .. ARGV[4]
 redis.call('SET', KEYS[4], record)
 if is_finished(new) then
   redis.call('ZREM', KEYS[3], ARGV[2])
+  redis.call('HDEL', KEYS[6], ARGV[2])
+elseif new == '0' then
+  claim_trial(KEYS[3], KEYS[6], KEYS[7], ARGV[2], ARGV[5])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
