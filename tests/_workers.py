@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 import importlib
 import multiprocessing
+import os
 import queue as queue_module
 import time
 import traceback
@@ -241,3 +242,13 @@ def fail_stale(
     for _ in range(repeats):
         optuna.storages.fail_stale_trials(study)
     return callback.calls
+
+
+def optimize_in_time_zone(url: str, prefix: str, study_name: str, tz: str, n_trials: int) -> str:
+    """Optimize with this process's local time zone set to ``tz``; return its UTC offset."""
+    os.environ["TZ"] = tz
+    time.tzset()
+    storage = RedisStorage(url, prefix=prefix)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    study.optimize(objective, n_trials=n_trials)
+    return time.strftime("%z")

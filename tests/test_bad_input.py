@@ -330,7 +330,7 @@ def test_bad_heartbeat_interval(redis_url, prefix, value) -> None:
 # ---------------------------------------------------------------- format version
 
 
-@pytest.mark.parametrize("version", [b"0", b"1", b"3", b"999", b"", b"\x80\x04."])
+@pytest.mark.parametrize("version", [b"0", b"1", b"4", b"999", b"", b"\x80\x04."])
 def test_incompatible_format(redis_url, redis_client, prefix, version) -> None:
     redis_client.set(f"{prefix}:format", version)
     with pytest.raises(IncompatibleFormatError) as info:

@@ -17,6 +17,7 @@ import os
 import pickle
 import random
 import struct
+import time
 from typing import Any
 
 from hypothesis import HealthCheck
@@ -352,6 +353,62 @@ def test_datetimes(codec, dt: datetime.datetime) -> None:
     assert got.datetime_start.utcoffset() == dt.utcoffset()
 
 
+@pytest.fixture(params=["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+def local_tz(request, monkeypatch) -> Any:
+    """This process's local time zone, for the length of a test."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+# UTC instants around the 2026 DST changes of New York (Mar 8, Nov 1), Europe (Mar 29,
+# Oct 25) and Lord Howe (Apr 5, Oct 4: half an hour), and elsewhere in the year.
+UTC_INSTANTS = [
+    datetime.datetime(2026, month, day, hour, minute, second, micro)
+    for month, day, hour in [
+        (3, 8, 6),
+        (3, 8, 7),
+        (11, 1, 5),
+        (11, 1, 6),
+        (3, 29, 1),
+        (10, 25, 1),
+        (4, 4, 14),
+        (4, 4, 15),
+        (10, 3, 15),
+        (10, 3, 16),
+    ]
+    for minute, second, micro in [(0, 0, 0), (29, 59, 999999), (30, 0, 1), (59, 59, 0)]
+] + [datetime.datetime(2024, 2, 29, 23, 59, 59), datetime.datetime(1970, 1, 1)]
+
+
+def test_utc_datetimes_read_back_in_local_time(codec, local_tz) -> None:
+    """What format 3 writes for a naive datetime ("Z": UTC) is read back as the reader's
+    local time, naive, as Python's astimezone() gives it."""
+    for utc in UTC_INSTANTS:
+        raw = utc.isoformat().encode() + b"Z"
+        got = decode(codec, b"0" + _record._entry(b"D", raw)).datetime_start
+        want = utc.replace(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
+        assert got == want and got.tzinfo is None, (local_tz, raw)
+
+
+def test_naive_datetimes_are_stored_in_utc(codec, local_tz) -> None:
+    now = datetime.datetime.now()
+    raw = _record._datetime(now)
+    assert (
+        raw
+        == now.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat().encode() + b"Z"
+    )
+    assert roundtrip(codec, make_trial(datetime_start=now)).datetime_start == now
+
+
+def test_format_2_naive_datetimes_are_read_as_they_are(codec, local_tz) -> None:
+    for raw in [b"2020-05-06T07:08:09", b"2020-05-06T07:08:09.000001"]:
+        got = decode(codec, b"0" + _record._entry(b"D", raw)).datetime_start
+        assert got == datetime.datetime.fromisoformat(raw.decode()) and got.tzinfo is None
+
+
 NAMES = ["", " ", "ü", "名前", "\x00", "a\nb", "p:x", "u:y", "{x}", ":", "\ud800", "🎉" * 50]
 
 
@@ -466,7 +523,8 @@ def test_wire_format_matches_spec(codec) -> None:
         system_attrs={"s": NAN, "big": 2**64},
         intermediate_values={-3: 0.5},
     )
-    iso = dt.isoformat().encode()
+    # A naive datetime is the writer's local time, stored in UTC with a "Z".
+    iso = dt.astimezone(UTC).replace(tzinfo=None).isoformat().encode() + b"Z"
     fjson = distribution_to_json(fdist).encode()
     cjson = distribution_to_json(cdist).encode()
     assert _record.encode_trial(trial) == build(

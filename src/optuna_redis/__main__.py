@@ -1,4 +1,5 @@
-"""Command line of optuna-redis: ``python -m optuna_redis demo`` (or ``optuna-redis demo``).
+"""Command line of optuna-redis: ``python -m optuna_redis demo`` (or ``optuna-redis demo``),
+and ``upgrade``, which marks the data under a prefix as this version's storage format.
 
 The demo runs several worker processes on one study in Redis, each with its own
 :class:`~optuna_redis.RedisStorage`, the way a study is shared between machines. They minimize
@@ -40,6 +41,12 @@ from optuna.trial import TrialState
 import redis
 
 from optuna_redis import RedisStorage
+from optuna_redis._client import client_from_url
+from optuna_redis._client import upgrade_format
+from optuna_redis._errors import IncompatibleFormatError
+from optuna_redis._keys import FORMAT_VERSION
+from optuna_redis._keys import UPGRADABLE_FORMATS
+from optuna_redis._keys import Keys
 from optuna_redis._local_redis import LocalRedisServer
 
 LOCAL_URL = "redis://localhost:6379/0"
@@ -104,13 +111,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help=f"do not try {LOCAL_URL}; without --url or ${URL_ENV}, start a private server",
     )
+    upgrade = commands.add_parser(
+        "upgrade",
+        help="upgrade the data under a key prefix to this version's storage format",
+        description=(
+            "Mark the data under a key prefix as this version's storage format, "
+            f"{FORMAT_VERSION}, so this version's workers may use it. The records stay as "
+            "they are (this version reads the old ones); workers of older versions refuse "
+            "the prefix from then on, so stop them first. Upgrades from: "
+            + "; ".join(f"{k}: {v}" for k, v in UPGRADABLE_FORMATS.items())
+            + "."
+        ),
+    )
+    upgrade.add_argument("--url", help=f"Redis URL (default: ${URL_ENV})")
+    upgrade.add_argument("--prefix", default="optuna", help="key prefix (optuna)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.command == "upgrade":
+        return _upgrade(args)
     try:
         return _demo(args)
     except KeyboardInterrupt:
         print("Interrupted.", flush=True)
         return 130
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    url = args.url or os.environ.get(URL_ENV)
+    if not url:
+        print(f"error: give the Redis URL with --url or ${URL_ENV}.", file=sys.stderr)
+        return 2
+    keys = Keys(args.prefix)
+    try:
+        client = client_from_url(url, {}, deadline=5.0)
+        old = upgrade_format(client, keys)
+    except (IncompatibleFormatError, redis.RedisError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if old is None:
+        print(
+            f"error: no optuna-redis data under prefix {args.prefix!r} (no key "
+            f"{keys.format!r}): nothing to upgrade.",
+            file=sys.stderr,
+        )
+        return 1
+    if old == FORMAT_VERSION:
+        print(f"Prefix {args.prefix!r} is already at storage format {FORMAT_VERSION}.")
+    else:
+        print(
+            f"Upgraded prefix {args.prefix!r} from storage format {old} to {FORMAT_VERSION}; "
+            "the records are unchanged."
+        )
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

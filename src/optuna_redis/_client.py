@@ -16,6 +16,7 @@ from redis.cluster import RedisCluster
 
 from optuna_redis._errors import IncompatibleFormatError
 from optuna_redis._keys import FORMAT_VERSION
+from optuna_redis._keys import UPGRADABLE_FORMATS
 from optuna_redis._keys import Keys
 from optuna_redis._retry import DeadlineRetry
 from optuna_redis._retry import cluster_retry
@@ -184,12 +185,52 @@ def _check_format(client: Any, keys: Keys) -> None:
     if found is None:  # A new prefix: claim it. Reading alone works on a replica.
         client.set(key, FORMAT_VERSION, nx=True)
         found = client.get(key)
-    if found != FORMAT_VERSION.encode():
+    if found == FORMAT_VERSION.encode():
+        return
+    old = found.decode(errors="replace")
+    if old in UPGRADABLE_FORMATS:
         raise IncompatibleFormatError(
-            f"Redis key {key!r} says the data under prefix {keys.prefix!r} has "
-            f"storage format {found!r}, but this optuna-redis reads format "
-            f"{FORMAT_VERSION!r}. Use another prefix or a matching optuna-redis version."
+            f"Redis key {key!r} says the data under prefix {keys.prefix!r} has storage "
+            f"format {old!r}; this optuna-redis writes format {FORMAT_VERSION!r} "
+            f"({UPGRADABLE_FORMATS[old]}). It reads the old data as it is: stop the "
+            "workers of older optuna-redis versions on this prefix, then run "
+            f"`python -m optuna_redis upgrade --url URL --prefix {keys.prefix}`."
         )
+    raise IncompatibleFormatError(
+        f"Redis key {key!r} says the data under prefix {keys.prefix!r} has "
+        f"storage format {found!r}, but this optuna-redis reads format "
+        f"{FORMAT_VERSION!r}. Use another prefix or a matching optuna-redis version."
+    )
+
+
+def upgrade_format(client: Any, keys: Keys) -> str | None:
+    """Mark the data under ``keys.prefix`` as ``FORMAT_VERSION`` if it is of a format this
+    version reads (``UPGRADABLE_FORMATS``), and return the format it had: None when there
+    is no data under the prefix (nothing is written). The records stay as they are.
+    IncompatibleFormatError: a format this version cannot read."""
+    key = keys.format
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                found = pipe.get(key)
+                old = None if found is None else found.decode(errors="replace")
+                if old is None or old == FORMAT_VERSION:
+                    pipe.unwatch()
+                    return old
+                if old not in UPGRADABLE_FORMATS:
+                    pipe.unwatch()
+                    raise IncompatibleFormatError(
+                        f"Redis key {key!r} says the data under prefix {keys.prefix!r} has "
+                        f"storage format {old!r}, which this optuna-redis (format "
+                        f"{FORMAT_VERSION!r}) cannot read or upgrade."
+                    )
+                pipe.multi()
+                pipe.set(key, FORMAT_VERSION)
+                pipe.execute()
+                return old
+            except redis.exceptions.WatchError:
+                continue  # changed meanwhile: look again
 
 
 def _check_eviction_policy(client: Any) -> None:

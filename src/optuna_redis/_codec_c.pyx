@@ -45,6 +45,17 @@ cdef extern from "Python.h":
     void PyObject_GC_UnTrack(void* op)
     dict _PyDict_NewPresized(Py_ssize_t minused)
 
+cdef extern from "<time.h>":
+    ctypedef long long time_t
+    struct tm:
+        int tm_sec
+        int tm_min
+        int tm_hour
+        int tm_mday
+        int tm_mon
+        int tm_year
+    tm* localtime_r(const time_t* timep, tm* result)
+
 import_datetime()
 
 if sys.byteorder != "little":
@@ -67,6 +78,7 @@ cdef object _MAX_TRIALS = 1 << TRIAL_NUMBER_BITS
 cdef object _orjson_loads = orjson.loads
 cdef object _json_loads = json.loads
 cdef object _fromisoformat = datetime.datetime.fromisoformat
+cdef object _UTC = datetime.timezone.utc
 cdef object _DecodedTrial = DecodedTrial
 cdef object _TRIAL_CLASS = DecodedTrial  # its metaclass is ABCMeta
 cdef tuple _NO_ARGS = ()
@@ -312,26 +324,67 @@ cdef long long _digits(const unsigned char* p, Py_ssize_t n) noexcept:
     return v
 
 
+cdef long long _days_from_civil(long long y, long long m, long long d) noexcept:
+    # Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    y -= m <= 2
+    cdef long long era = (y if y >= 0 else y - 399) // 400
+    cdef long long yoe = y - era * 400
+    cdef long long doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    cdef long long doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef inline long long _days_in(long long y, long long m) noexcept:
+    if m == 2:
+        return 29 if (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)) else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
 cdef object _datetime_at(bytes record, const unsigned char* p, Py_ssize_t start, Py_ssize_t n):
-    # Fast path for what _datetime writes for naive datetimes,
-    # YYYY-MM-DDTHH:MM:SS[.ffffff]; anything else goes to datetime.fromisoformat, as in
-    # the reference codec. datetime_new checks ranges and raises as fromisoformat does.
+    # Fast path for what _record writes for naive datetimes, YYYY-MM-DDTHH:MM:SS[.ffffff]Z
+    # (UTC, read back as local time: localtime_r, which is what Python's astimezone()
+    # uses) and format 2's YYYY-MM-DDTHH:MM:SS[.ffffff]; anything else goes to the
+    # reference codec's path. datetime_new checks ranges and raises as fromisoformat does.
     p = p + start
     cdef long long year, month, day, hour, minute, second, micro = 0
-    if (n == 19 or n == 26) and p[4] == b"-" and p[7] == b"-" and p[10] == b"T" \
-            and p[13] == b":" and p[16] == b":" and (n == 19 or p[19] == b"."):
+    cdef bint utc = n > 0 and p[n - 1] == b"Z"
+    cdef Py_ssize_t m = n - 1 if utc else n
+    cdef time_t t
+    cdef tm local
+    if (m == 19 or m == 26) and p[4] == b"-" and p[7] == b"-" and p[10] == b"T" \
+            and p[13] == b":" and p[16] == b":" and (m == 19 or p[19] == b"."):
         year = _digits(p, 4)
         month = _digits(p + 5, 2)
         day = _digits(p + 8, 2)
         hour = _digits(p + 11, 2)
         minute = _digits(p + 14, 2)
         second = _digits(p + 17, 2)
-        if n == 26:
+        if m == 26:
             micro = _digits(p + 20, 6)
         if year >= 1 and month >= 0 and day >= 0 and hour >= 0 and minute >= 0 \
                 and second >= 0 and micro >= 0:
-            return datetime_new(year, month, day, hour, minute, second, micro, None)
-    return _fromisoformat(record[start:start + n].decode("ascii"))
+            if not utc:
+                return datetime_new(year, month, day, hour, minute, second, micro, None)
+            # In range (so the arithmetic below is exact), and far enough from the ends
+            # of datetime's range that local time cannot leave it.
+            if 1 < year < 9999 and 1 <= month <= 12 and 1 <= day <= _days_in(year, month) \
+                    and hour <= 23 and minute <= 59 and second <= 59:
+                t = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 \
+                    + second
+                if localtime_r(&t, &local) != NULL:
+                    return datetime_new(
+                        local.tm_year + 1900, local.tm_mon + 1, local.tm_mday,
+                        local.tm_hour, local.tm_min, local.tm_sec, micro, None,
+                    )
+    return _parse_datetime(record[start:start + n].decode("ascii"))
+
+
+def _parse_datetime(str text):
+    # The reference codec's _parse_datetime, line for line.
+    if text.endswith("Z"):
+        utc = _fromisoformat(text[:-1]).replace(tzinfo=_UTC)
+        return utc.astimezone().replace(tzinfo=None)
+    return _fromisoformat(text)
 
 
 cdef object _external(object dist, double value):

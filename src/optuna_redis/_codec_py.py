@@ -273,4 +273,9 @@ def _external(dist: BaseDistribution, value: float) -> Any:
 
 
 def _parse_datetime(raw: bytes) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(raw.decode("ascii"))
+    text = raw.decode("ascii")
+    if text.endswith("Z"):
+        # UTC, written for a naive datetime: read back as local time, naive (see _record).
+        utc = datetime.datetime.fromisoformat(text[:-1]).replace(tzinfo=datetime.timezone.utc)
+        return utc.astimezone().replace(tzinfo=None)
+    return datetime.datetime.fromisoformat(text)

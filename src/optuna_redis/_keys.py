@@ -47,7 +47,13 @@ from __future__ import annotations
 
 TRIAL_NUMBER_BITS = 32
 TRIAL_NUMBER_MASK = (1 << TRIAL_NUMBER_BITS) - 1
-FORMAT_VERSION = "2"
+FORMAT_VERSION = "3"
+# Formats this version reads, once ``python -m optuna_redis upgrade`` has marked them as
+# FORMAT_VERSION (``_client.upgrade_format``), and what changed since.
+UPGRADABLE_FORMATS = {
+    "2": "format 2 (optuna-redis 0.1) stored naive datetimes in the writer's local time; "
+    "format 3 stores them in UTC",
+}
 
 
 def trial_id_of(study_id: int, number: int) -> int:

@@ -11,8 +11,8 @@ script's reply) decodes to one ``FrozenTrial``. The string is a log that writes 
     entry   := tag (1 byte) | length (u32) | payload (length bytes)
 
     tag  payload                                                  meaning
-    D    datetime.isoformat(), ASCII                              datetime_start
-    C    datetime.isoformat(), ASCII                              datetime_complete
+    D    a datetime, ASCII (see below)                            datetime_start
+    C    a datetime, ASCII (see below)                            datetime_complete
     V    n x f64                                                  objective values
     P    name length (u32) | name | value (f64) | distribution    a param: internal value,
          JSON (Optuna's distribution_to_json), or nothing when    and its distribution
@@ -28,6 +28,13 @@ little-endian; floats are IEEE-754 doubles stored as raw bits, so NaN, ±inf and
 round-trip exactly. Names are UTF-8 (lone surrogates allowed). Decoding replays the
 log: a later entry for the same param, step or key replaces the value in place, so dicts
 keep the order of first insertion, as Optuna's in-memory storage does.
+
+A datetime is a naive one taken as the writer's local time (the storage's own clock, or a
+template trial's naive datetime), stored in UTC as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``, and
+read back as the reader's local time, naive, as Optuna's in-memory storage returns it: so
+workers in different time zones write one timeline. An aware datetime is stored as its
+``isoformat()`` and read back as it was. (Format 2 stored naive datetimes as they were,
+without ``Z``; they are read back as they are.)
 
 An encoded JSON value is one tag byte and the JSON text: ``j`` for JSON that orjson reads
 back exactly, ``J`` for JSON that needs the standard library (NaN, ±Infinity, integers
@@ -146,6 +153,16 @@ def datetime_complete_entry(value: datetime.datetime) -> bytes:
     return _entry(b"C", _datetime(value))
 
 
+def start_now_entry() -> bytes:
+    """``datetime_start`` now, by this machine's clock."""
+    return _entry(b"D", _utc(datetime.datetime.now(datetime.timezone.utc)))
+
+
+def complete_now_entry() -> bytes:
+    """``datetime_complete`` now, by this machine's clock."""
+    return _entry(b"C", _utc(datetime.datetime.now(datetime.timezone.utc)))
+
+
 def values_entry(values: Sequence[float]) -> bytes:
     """Objective values; NaN is refused, as Optuna never stores it as a value."""
     floats = [_as_float(v, "objective value") for v in values]
@@ -228,7 +245,18 @@ def _entry(tag: bytes, payload: bytes) -> bytes:
 def _datetime(value: datetime.datetime) -> bytes:
     if not isinstance(value, datetime.datetime):
         raise TypeError(f"Expected a datetime, got {type(value).__name__}.")
-    return value.isoformat().encode()
+    if value.tzinfo is not None:
+        return value.isoformat().encode()
+    try:
+        return _utc(value.astimezone(datetime.timezone.utc))
+    except (OverflowError, ValueError):
+        # Local time has no UTC equivalent in range (datetime.min east of Greenwich, say):
+        # kept as it is, as format 2 kept every naive datetime.
+        return value.isoformat().encode()
+
+
+def _utc(value: datetime.datetime) -> bytes:
+    return value.replace(tzinfo=None).isoformat().encode() + b"Z"
 
 
 def _as_float(value: Any, what: str) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Container
 from collections.abc import Sequence
-import datetime
 import pickle
 import time
 from typing import Any
@@ -387,9 +386,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         if template_trial is None:
-            head = _record.encode_state(TrialState.RUNNING) + _record.datetime_start_entry(
-                datetime.datetime.now()
-            )
+            head = _record.encode_state(TrialState.RUNNING) + _record.start_now_entry()
             template = _record.Template(head, [], b"")
         else:
             template = _record.encode_template(template_trial)
@@ -453,14 +450,13 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         study_id, number = split_trial_id(trial_id)
         encoded_state = _record.encode_state(state)
         entries = b"" if values is None else _record.values_entry(values)
-        now = datetime.datetime.now()
         process = ""
         if state == TrialState.RUNNING:
-            entries += _record.datetime_start_entry(now)
+            entries += _record.start_now_entry()
             if self._liveness is not None:
                 process = self._liveness.claim(study_id)
         elif state.is_finished():
-            entries += _record.datetime_complete_entry(now)
+            entries += _record.complete_now_entry()
         code = self._scripts.set_trial_state(study_id, number, encoded_state, entries, process)
         if code == Reply.OK:
             return True
