@@ -44,11 +44,12 @@ class Options:
 
     @property
     def beat_period(self) -> float:
-        """Seconds between a heartbeat process's own beats (``_liveness``): at most half
-        the grace period, so one late beat never makes the process look gone."""
+        """Seconds between a heartbeat process's own beats (``_liveness``): at most a
+        quarter of the grace period, so a live process never looks gone for want of a
+        beat or two that came late."""
         assert self.heartbeat_interval is not None
         grace = self.grace_period or 2 * self.heartbeat_interval
-        return min(self.heartbeat_interval, grace / 2)
+        return min(self.heartbeat_interval, grace / 4)
 
     @property
     def request_ttl(self) -> int:

@@ -9,7 +9,7 @@ trial no heartbeat ever marks stale: RUNNING forever. Instead:
   server's time) and records the creating process as vouching for it (``claims``).
 - Each process keeps a beat of its own in each study it claimed trials in
   (``processes``): ``Liveness`` beats from a daemon thread every ``heartbeat_interval``
-  seconds, or every half ``grace_period`` if that is shorter, and dies with the process.
+  seconds, or every quarter ``grace_period`` if that is shorter, and dies with the process.
 - A trial is stale when its last heartbeat is older than ``grace_period`` and no live
   process vouches for it: either it has had heartbeats of its own (its first one ends the
   claim, so from then on it is judged by them alone, as on Optuna's storages), or its
