@@ -5,6 +5,7 @@ and re-run; a process using ask()/tell() keeps its trials alive for as long as i
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 import warnings
@@ -197,3 +198,34 @@ def test_trials_finished_or_beaten_leave_no_claim(
     assert redis_client.hkeys(claims) == [b"2"]
     storage.set_trial_state_values(running[2], TrialState.FAIL)
     assert redis_client.hlen(claims) == 0
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_vouches_for_its_trials_under_its_own_id(
+    redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+    storage = _storage(redis_url, prefix)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "fork")
+    storage.create_new_trial(study_id)  # the parent's beating thread runs from now on
+    parent = storage._liveness._id
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: claim a trial and say under which id
+        code = 1
+        try:
+            storage.create_new_trial(study_id)
+            os.write(write, storage._liveness._id.encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child and child != parent
+    claims = redis_client.hgetall(storage._keys.claims(study_id))
+    assert claims == {b"0": parent.encode(), b"1": child.encode()}
+    beaten = set(redis_client.zrange(storage._keys.processes(study_id), 0, -1))
+    assert beaten == {parent.encode(), child.encode()}

@@ -43,11 +43,12 @@ class Liveness:
     def __init__(self, scripts: Scripts, period: float) -> None:
         self._scripts = scripts
         self._period = period
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # for claim(): the beats take none (see below)
         self._pid: int | None = None
         self._id = ""
         self._studies: set[int] = set()
         self._failing = False
+        _ALL.add(self)
 
     def claim(self, study_id: int) -> str:
         """The id under which this process claims a new trial of ``study_id``; from now on
@@ -65,13 +66,13 @@ class Liveness:
 
     def beat(self) -> None:
         """One beat in each study this process claimed trials in (those still there)."""
-        with self._lock:
-            studies, process = sorted(self._studies), self._id
+        # Copying and discarding are atomic under the GIL, so the beating thread holds no
+        # lock a fork could leave held.
+        studies, process = list(self._studies), self._id
         for study_id in studies:
             try:
                 if self._scripts.beat_process(study_id, process) == Reply.NOT_FOUND:
-                    with self._lock:
-                        self._studies.discard(study_id)
+                    self._studies.discard(study_id)
             except Exception as e:
                 # Redis unreachable past retry_deadline, say: beat again next time. The
                 # others judge no trial stale right after an outage (see
@@ -81,6 +82,20 @@ class Liveness:
                 self._failing = True
                 return
         self._failing = False
+
+
+# Every Liveness of this process: a forked child gets fresh locks (a thread of the parent
+# may have held one at the fork, and that thread does not exist in the child).
+_ALL: weakref.WeakSet[Liveness] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for liveness in list(_ALL):
+        liveness._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _start(liveness: Liveness, period: float) -> None:
