@@ -96,6 +96,19 @@ def run_processes(calls: Sequence[tuple[str, tuple[Any, ...]]], timeout: float =
     return collect(results, processes, timeout)
 
 
+def poll(condition: Any, timeout: float, what: str = "condition") -> Any:
+    """Call ``condition`` every 50 ms until it returns something true, and return that;
+    TimeoutError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
 # ------------------------------------------------------------------ workers
 
 

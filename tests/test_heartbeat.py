@@ -27,17 +27,6 @@ def _server_now(client: redis.Redis) -> float:
     return seconds + microseconds / 1e6
 
 
-def _poll(condition, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(interval)
-
-
 @pytest.mark.parametrize("name", ["heartbeat_interval", "grace_period"])
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_invalid_heartbeat_arguments(redis_url: str, prefix: str, name: str, value) -> None:
@@ -184,7 +173,7 @@ def test_killed_worker_trial_is_failed_and_retried(
     try:
         assert started.wait(60), "the worker never started its trial"
         # Its heartbeat thread starts with the trial; wait for the first beat.
-        _poll(lambda: redis_client.zscore(key, "0") is not None, 10)
+        _workers.poll(lambda: redis_client.zscore(key, "0") is not None, 10)
         assert storage.get_trial(doomed).state == TrialState.RUNNING
     finally:
         worker.kill()
@@ -192,7 +181,7 @@ def test_killed_worker_trial_is_failed_and_retried(
     assert worker.exitcode is not None and worker.exitcode < 0
 
     last_beat = redis_client.zscore(key, "0")
-    _poll(lambda: storage._get_stale_trial_ids(study_id) == [doomed], 15)
+    _workers.poll(lambda: storage._get_stale_trial_ids(study_id) == [doomed], 15)
     assert _server_now(redis_client) - last_beat > 2
 
     # The next worker asking for a trial fails the stale one, its callback enqueues a retry,

@@ -40,17 +40,6 @@ def _storage(url: str, prefix: str, **kwargs) -> RedisStorage:
         )
 
 
-def _poll(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-
-
 def _objective(trial: optuna.Trial) -> float:
     return trial.suggest_float("x", -10, 10) ** 2
 
@@ -89,7 +78,7 @@ def test_a_worker_killed_anywhere_in_a_trial_leaves_it_failed_and_rerun_once(
     assert storage.get_trial(doomed).state == TrialState.RUNNING
     # Stale once its worker has been gone for the grace period (and its last beat, or its
     # process's, is older than that): allow for that and a wide margin.
-    _poll(
+    _workers.poll(
         lambda: storage._get_stale_trial_ids(study_id) == [doomed],
         GRACE + INTERVAL + 10,
         f"the trial of the worker killed at {point!r} to be stale",
@@ -170,9 +159,13 @@ def test_the_process_beats_only_for_a_storage_that_claimed_a_trial_and_stops_wit
     storage.create_new_trial(study_id)
     (thread,) = _liveness_threads() - before  # one for the storage
     processes = storage._keys.processes(study_id)
-    first = _poll(lambda: redis_client.zrange(processes, 0, -1, withscores=True), 5, "a beat")
+    first = _workers.poll(
+        lambda: redis_client.zrange(processes, 0, -1, withscores=True), 5, "a beat"
+    )
     assert len(first) == 1
-    _poll(lambda: redis_client.zscore(processes, first[0][0]) > first[0][1], 5, "the next beat")
+    _workers.poll(
+        lambda: redis_client.zscore(processes, first[0][0]) > first[0][1], 5, "the next beat"
+    )
     # A deleted study gets no beats (which would leave a key behind).
     storage.delete_study(study_id)
     time.sleep(2 * INTERVAL)
@@ -180,7 +173,7 @@ def test_the_process_beats_only_for_a_storage_that_claimed_a_trial_and_stops_wit
     # The thread ends with its storage.
     del storage
     gc.collect()
-    _poll(lambda: not thread.is_alive(), 5, "the beating thread to end")
+    _workers.poll(lambda: not thread.is_alive(), 5, "the beating thread to end")
 
 
 def test_trials_finished_or_beaten_leave_no_claim(
