@@ -136,10 +136,10 @@ def test_upgrade_keeps_the_old_records_and_the_storage_goes_on(
 @pytest.mark.parametrize(
     "setup, args, code, message",
     [
-        (None, [], 2, "error: give the Redis URL with --url or $OPTUNA_REDIS_URL."),
+        (None, [], 2, "error: give the Redis URL with --url or $OPTUNA_REDIS_URL"),
         (None, ["--url", "URL"], 1, "error: no optuna-redis data under prefix"),
         (b"7", ["--url", "URL"], 1, "storage format '7', which this optuna-redis"),
-        (None, ["--url", "redis://127.0.0.1:1/0"], 1, "error: Redis did not answer"),
+        (None, ["--url", "redis://127.0.0.1:1/0"], 1, ": Redis did not answer"),
     ],
     ids=["no-url", "no-data", "unknown-format", "unreachable"],
 )

@@ -104,14 +104,6 @@ class Options:
                 FutureWarning,
                 stacklevel=3,
             )
-        if heartbeat_interval is not None:
-            # As Optuna's RDBStorage does: Optuna marks heartbeats experimental.
-            warnings.warn(
-                "Argument ``heartbeat_interval`` is an experimental feature. "
-                "The interface can change in the future.",
-                optuna.exceptions.ExperimentalWarning,
-                stacklevel=3,
-            )
         return cls(
             keys=Keys(prefix),
             retry_deadline=float(retry_deadline),
