@@ -26,6 +26,8 @@ def _check_report(result: subprocess.CompletedProcess, n_trials: int) -> None:
     assert re.search(rf"^Finished {n_trials} trials in ", result.stdout, re.M), result.stdout
     assert re.search(r"^Best trial #\d+: value \d+\.\d+ at x=", result.stdout, re.M)
     assert "Deleted study" in result.stdout
+    # The workers pass heartbeat_interval; it is not an experimental feature of ours.
+    assert "Warning" not in result.stdout + result.stderr, result.stderr
 
 
 def test_demo_on_given_url(redis_url: str, prefix: str) -> None:
