@@ -16,6 +16,7 @@ import optuna
 import optuna.cli
 
 from optuna_redis._cli import _demo
+from optuna_redis._cli import _import_legacy
 from optuna_redis._cli import _optuna_commands
 from optuna_redis._cli import _upgrade
 from optuna_redis._cli._common import CommandError
@@ -24,6 +25,7 @@ from optuna_redis._cli._common import CommandError
 _OWN_COMMANDS = {
     "demo": _demo,
     "upgrade": _upgrade,
+    "import-legacy": _import_legacy,
 }
 
 

@@ -1,0 +1,170 @@
+"""``optuna-redis import-legacy URL``: copy the studies that Optuna 1.4–3.0's pickling
+``RedisStorage`` left at URL into our storage, reading its pickles through the allowlisting
+unpickler (``_legacy_pickle.py``), so a record that names anything but Optuna's own
+classes is refused, by key, and nothing of it runs.
+
+Every selected study is read and decoded before anything is written, and an existing target
+study is refused before the first write, so a bad record or a name clash leaves the target
+as it was. The legacy data is never written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+import sys
+import urllib.parse
+
+from optuna.trial import TrialState
+import redis
+
+from optuna_redis._cli._common import CommandError
+from optuna_redis._cli._common import check_redis_url
+from optuna_redis._cli._common import one_line
+from optuna_redis._cli._common import open_storage
+from optuna_redis._cli._common import redact
+from optuna_redis._legacy import LegacyRedisStorage
+from optuna_redis._legacy import NotALegacyStoreError
+from optuna_redis._legacy_pickle import LegacyRecordError
+
+# The legacy storage opened its URL with ``redis.Redis.from_url``: no cluster.
+_LEGACY_SCHEMES = ("redis", "rediss", "unix")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add the ``import-legacy`` subcommand to ``commands``."""
+    parser = commands.add_parser(
+        "import-legacy",
+        help="copy the studies of Optuna 1.4-3.0's pickling RedisStorage into ours",
+        description=(
+            "Copy the studies that Optuna 1.4-3.0's optuna.storages.RedisStorage wrote at URL "
+            "(pickled records, keys without a prefix) into optuna-redis. The pickles are read "
+            "by an unpickler that builds only Optuna's trial, study, enum and distribution "
+            "classes and datetime: a record naming anything else is refused, naming its key, "
+            "and none of its code runs. The legacy data is not written."
+        ),
+    )
+    parser.add_argument("url", metavar="URL", help="the legacy RedisStorage URL (with its db)")
+    parser.add_argument("--to", help="the target Redis URL (default: URL)")
+    parser.add_argument("--to-prefix", default="optuna", help="the target key prefix (optuna)")
+    parser.add_argument(
+        "--study",
+        action="append",
+        metavar="NAME",
+        help="import only this study (repeatable; default: every study)",
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip a study whose name the target has already, instead of failing",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Import the legacy studies; 0 when every selected study was imported or skipped."""
+    url = _check_legacy_url(args.url)
+    target_url = check_redis_url(args.to or args.url, "--to")
+    legacy = _open_legacy(url)
+    studies = legacy.get_all_studies()
+    if args.study:
+        known = {s.study_name for s in studies}
+        missing = [n for n in args.study if n not in known]
+        if missing:
+            raise CommandError(
+                f"no legacy study named {missing[0]!r} at {redact(url)} "
+                f"(it has: {', '.join(sorted(known)) or 'none'})"
+            )
+        studies = [s for s in studies if s.study_name in set(args.study)]
+    if not studies:
+        print(f"No legacy studies at {redact(url)}: nothing to import.")
+        return 0
+    # Decode every record first: a refused or broken one fails before the first write.
+    try:
+        trials = {s._study_id: legacy.get_all_trials(s._study_id, deepcopy=False) for s in studies}
+    except LegacyRecordError as e:
+        raise CommandError(str(e)) from e
+    except redis.RedisError as e:
+        raise CommandError(
+            f"cannot read the legacy storage at {redact(url)}: {one_line(e)}"
+        ) from e
+
+    target = open_storage(target_url, args.to_prefix)
+    existing = {s.study_name for s in target.get_all_studies()}
+    clashes = [s.study_name for s in studies if s.study_name in existing]
+    if clashes and not args.skip_existing:
+        raise CommandError(
+            f"the target (prefix {args.to_prefix!r} at {redact(target_url)}) has a study "
+            f"named {clashes[0]!r} already; give --skip-existing to skip it"
+        )
+    imported = 0
+    for study in studies:
+        name = study.study_name
+        study_trials = trials[study._study_id]
+        if name in existing:
+            print(f"Skipped study {name!r}: the target has a study of that name.")
+            continue
+        _write_study(target, study, study_trials, quiet=args.quiet)
+        counts = Counter(t.state for t in study_trials)
+        by_state = ", ".join(f"{s.name} {counts[s]}" for s in TrialState if counts[s])
+        directions = "/".join(d.name for d in study.directions)
+        print(
+            f"Imported study {name!r} ({directions}): {len(study_trials)} trials"
+            + (f" ({by_state})" if by_state else "")
+        )
+        imported += 1
+    print(
+        f"Imported {imported} of {len(studies)} legacy studies into prefix "
+        f"{args.to_prefix!r} at {redact(target_url)}."
+    )
+    return 0
+
+
+def _check_legacy_url(url: str) -> str:
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in _LEGACY_SCHEMES:
+        raise CommandError(
+            f"URL {redact(url)!r} is not a URL of Optuna's legacy RedisStorage; expected "
+            f"{' / '.join(s + '://…' for s in _LEGACY_SCHEMES)}",
+            2,
+        )
+    return url
+
+
+def _open_legacy(url: str) -> LegacyRedisStorage:
+    try:
+        return LegacyRedisStorage(client=redis.Redis.from_url(url, socket_connect_timeout=5))
+    except NotALegacyStoreError as e:
+        raise CommandError(
+            f"{redact(url)} holds no data of Optuna's legacy RedisStorage ({e}); "
+            "check the URL's database number"
+        ) from e
+    except LegacyRecordError as e:
+        raise CommandError(str(e)) from e
+    except (redis.RedisError, ValueError) as e:
+        raise CommandError(
+            f"cannot read the legacy storage at {redact(url)}: {one_line(e)}"
+        ) from e
+
+
+def _write_study(target, study, trials, *, quiet: bool) -> None:  # noqa: ANN001
+    """Create ``study`` in ``target`` with its attrs and ``trials``, in number order."""
+    from tqdm.auto import tqdm
+
+    study_id = target.create_new_study(list(study.directions), study.study_name)
+    for key, value in study.user_attrs.items():
+        target.set_study_user_attr(study_id, key, value)
+    for key, value in study.system_attrs.items():
+        target.set_study_system_attr(study_id, key, value)
+    with tqdm(
+        total=len(trials),
+        desc=study.study_name,
+        unit="trial",
+        disable=quiet,
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+        for trial in trials:
+            target.create_new_trial(study_id, template_trial=trial)
+            bar.update()
