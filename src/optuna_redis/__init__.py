@@ -1,6 +1,9 @@
 """optuna-redis: a concurrency-safe, pickle-free Optuna storage on Redis."""
 
 from optuna_redis._codec import USE_EXTENSIONS
+from optuna_redis._copy import CopyError
+from optuna_redis._copy import CopyResult
+from optuna_redis._copy import copy_studies
 from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
 from optuna_redis._errors import RedisOutOfMemoryError
@@ -11,6 +14,8 @@ from optuna_redis._storage import RedisStorage
 __version__ = "0.1.0"
 
 __all__ = [
+    "CopyError",
+    "CopyResult",
     "CorruptRecordError",
     "DeadlineRetry",
     "IncompatibleFormatError",
@@ -19,4 +24,5 @@ __all__ = [
     "RedisStorage",
     "USE_EXTENSIONS",
     "__version__",
+    "copy_studies",
 ]

@@ -25,6 +25,7 @@ NAMES = (
     "create_trial",
     "delete_study",
     "get_trial",
+    "import_trials",
     "record_heartbeat",
     "register_study",
     "set_study_attr",
@@ -58,8 +59,10 @@ class Reply(enum.IntEnum):
     NAME_TAKEN = -1
     # The trial is finished: it never changes again.
     FINISHED = -2
-    # create_trial: the study holds 2**32 trials.
+    # create_trial, import_trials: the study holds 2**32 trials.
     FULL = -3
+    # import_trials: the study's trial count is not the one the caller expected.
+    COUNT_CHANGED = -2
 
 
 def load_sources() -> dict[str, str]:
@@ -112,6 +115,7 @@ class Scripts:
         self._create_trial = runner("create_trial")
         self._delete_study = runner("delete_study")
         self._get_trial = runner("get_trial")
+        self._import_trials = runner("import_trials")
         self._record_heartbeat = runner("record_heartbeat")
         self._register_study = runner("register_study")
         self._set_study_attr = runner("set_study_attr")
@@ -185,6 +189,25 @@ class Scripts:
         if code == Reply.OTHER_DISTRIBUTION:
             return code, int(reply[1]), reply[2]
         return code, 0, None
+
+    def import_trials(
+        self,
+        study_id: int,
+        expected_n: int,
+        new_dists: Sequence[tuple[bytes, bytes]],
+        records: Sequence[bytes],
+    ) -> tuple[Reply, int]:
+        """``(OK, n_trials)``, ``(COUNT_CHANGED, n_trials)``, ``(OTHER_DISTRIBUTION, i)`` for
+        the i-th new distribution, or ``(NOT_FOUND | FULL, 0)``."""
+        keys = self._keys
+        args: list[Any] = [keys.trial_head(study_id), expected_n, len(new_dists)]
+        for name, json in new_dists:
+            args += (name, json)
+        args += records
+        reply = self._import_trials(
+            [keys.meta(study_id), keys.changes(study_id), keys.dists(study_id)], args
+        )
+        return Reply(reply[0]), int(reply[1]) if len(reply) > 1 else 0
 
     def set_trial_param(
         self, study_id: int, number: int, param: ParamEntry, checked: bytes
