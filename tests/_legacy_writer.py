@@ -6,8 +6,8 @@ Run with the Python of a venv holding Optuna 3.0.6 (the test builds it), not the
 ``python _legacy_writer.py REDIS_URL OUT.json``. The studies cover every trial state
 (COMPLETE, PRUNED, FAIL, RUNNING, WAITING from ``enqueue_trial``), a multi-objective study,
 study and trial user and system attrs, intermediate values, every distribution class of
-Optuna 3.0 (including the deprecated 2.x names, which 3.0 still pickles under their own
-class names) and a study deleted again (whose keys must not be imported).
+Optuna 3.0 (and the deprecated 2.x ones, which 3.0 converts to Float/IntDistribution before
+it pickles a trial), ±inf values, and a study deleted again (which must not be imported).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def write(url: str) -> None:
     multi.optimize(two, n_trials=6)
     multi.enqueue_trial({"a": 0.5, "b": 2})
 
-    # Deprecated 2.x distribution classes, still pickled under their own names by 3.0.
+    # Deprecated 2.x distribution classes: 3.0 converts them before it pickles the trial.
     old = optuna.create_study(
         study_name="old-distributions", storage=storage, direction="maximize"
     )

@@ -23,6 +23,7 @@ from optuna_redis._cli._common import check_redis_url
 from optuna_redis._cli._common import one_line
 from optuna_redis._cli._common import open_storage
 from optuna_redis._cli._common import redact
+from optuna_redis._legacy import STUDY_LIST
 from optuna_redis._legacy import LegacyRedisStorage
 from optuna_redis._legacy import NotALegacyStoreError
 from optuna_redis._legacy_pickle import LegacyRecordError
@@ -129,6 +130,10 @@ def _check_legacy_url(url: str) -> str:
             f"{' / '.join(s + '://…' for s in _LEGACY_SCHEMES)}",
             2,
         )
+    database = urllib.parse.urlsplit(url).path.strip("/")
+    if scheme != "unix" and database and not database.isdigit():
+        # redis-py would quietly open database 0 instead.
+        raise CommandError(f"URL {redact(url)!r}: the database number {database!r} is not one", 2)
     return url
 
 
@@ -137,8 +142,8 @@ def _open_legacy(url: str) -> LegacyRedisStorage:
         return LegacyRedisStorage(client=redis.Redis.from_url(url, socket_connect_timeout=5))
     except NotALegacyStoreError as e:
         raise CommandError(
-            f"{redact(url)} holds no data of Optuna's legacy RedisStorage ({e}); "
-            "check the URL's database number"
+            f"{redact(url)} holds no data of Optuna's legacy RedisStorage (no "
+            f"{STUDY_LIST!r} key); check the URL's database number"
         ) from e
     except LegacyRecordError as e:
         raise CommandError(str(e)) from e
