@@ -196,8 +196,8 @@ def test_default_target_is_the_legacy_redis_and_reruns_skip(written: dict) -> No
     code, _, err = run_cli("import-legacy", written["url"], "--to-prefix", prefix, "--quiet")
     assert code == 1
     assert err == (
-        f"optuna-redis: error: the target (prefix {prefix!r} at {written['url']}) has a "
-        "study named 'single' already; give --skip-existing to skip it\n"
+        "optuna-redis: error: the target already has a study named 'single' (--skip-existing "
+        f"skips it) (target: prefix {prefix!r} at {written['url']})\n"
     )
     code, out, _ = run_cli(
         "import-legacy", written["url"], "--to-prefix", prefix, "--skip-existing", "--quiet"
@@ -216,7 +216,7 @@ def test_default_target_is_the_legacy_redis_and_reruns_skip(written: dict) -> No
 
 
 def test_study_option_selects(written: dict, redis_url: str, prefix: str) -> None:
-    code, out, _ = run_cli(
+    code, out, err = run_cli(
         "import-legacy",
         written["url"],
         "--to",
@@ -225,10 +225,10 @@ def test_study_option_selects(written: dict, redis_url: str, prefix: str) -> Non
         prefix,
         "--study",
         "multi",
-        "--quiet",
     )
     assert code == 0
     assert "Imported 1 of 1" in out
+    assert "multi: 100%" in err and "7/7" in err, err  # The progress bar, without --quiet.
     ours = RedisStorage(redis_url, prefix=prefix)
     assert [s.study_name for s in ours.get_all_studies()] == ["multi"]
     code, _, err = run_cli("import-legacy", written["url"], "--study", "nope", "--quiet")

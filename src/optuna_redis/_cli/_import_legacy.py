@@ -3,18 +3,19 @@
 unpickler (``_legacy_pickle.py``), so a record that names anything but Optuna's own
 classes is refused, by key, and nothing of it runs.
 
-Every selected study is read and decoded before anything is written, and an existing target
-study is refused before the first write, so a bad record or a name clash leaves the target
-as it was. The legacy data is never written.
+Every selected study is read and decoded before anything is written, and ``copy_studies``
+(the copy of ``optuna-redis copy``: bulk writes, a progress bar, a digest check at the end)
+refuses an existing target study before its first write, so a bad record or a name clash
+leaves the target as it was. The legacy data is never written.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import Counter
-import sys
 import urllib.parse
 
+import optuna
 from optuna.trial import TrialState
 import redis
 
@@ -23,6 +24,8 @@ from optuna_redis._cli._common import check_redis_url
 from optuna_redis._cli._common import one_line
 from optuna_redis._cli._common import open_storage
 from optuna_redis._cli._common import redact
+from optuna_redis._copy import CopyError
+from optuna_redis._copy import copy_studies
 from optuna_redis._legacy import STUDY_LIST
 from optuna_redis._legacy import LegacyRedisStorage
 from optuna_redis._legacy import NotALegacyStoreError
@@ -59,6 +62,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip a study whose name the target has already, instead of failing",
     )
+    incomplete = parser.add_mutually_exclusive_group()
+    incomplete.add_argument(
+        "--resume", action="store_true", help="resume a target study an interrupted run left"
+    )
+    incomplete.add_argument(
+        "--replace", action="store_true", help="replace a target study an interrupted run left"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -92,29 +102,38 @@ def run(args: argparse.Namespace) -> int:
         ) from e
 
     target = open_storage(target_url, args.to_prefix)
-    existing = {s.study_name for s in target.get_all_studies()}
-    clashes = [s.study_name for s in studies if s.study_name in existing]
-    if clashes and not args.skip_existing:
-        raise CommandError(
-            f"the target (prefix {args.to_prefix!r} at {redact(target_url)}) has a study "
-            f"named {clashes[0]!r} already; give --skip-existing to skip it"
+    on_incomplete = "resume" if args.resume else "replace" if args.replace else "error"
+    # Optuna logs each study it creates at INFO; the lines below say it once, in order.
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        results = copy_studies(
+            legacy,
+            target,
+            [s.study_name for s in studies],
+            skip_existing=args.skip_existing,
+            on_incomplete=on_incomplete,
+            progress=not args.quiet,
         )
-    imported = 0
-    for study in studies:
-        name = study.study_name
-        study_trials = trials[study._study_id]
-        if name in existing:
-            print(f"Skipped study {name!r}: the target has a study of that name.")
+    except CopyError as e:
+        raise CommandError(
+            f"{e} (target: prefix {args.to_prefix!r} at {redact(target_url)})"
+        ) from e
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    by_name = {s.study_name: s for s in studies}
+    for result in results:
+        if result.skipped:
+            print(f"Skipped study {result.name!r}: the target has a study of that name.")
             continue
-        _write_study(target, study, study_trials, quiet=args.quiet)
-        counts = Counter(t.state for t in study_trials)
+        counts = Counter(t.state for t in trials[by_name[result.name]._study_id])
         by_state = ", ".join(f"{s.name} {counts[s]}" for s in TrialState if counts[s])
-        directions = "/".join(d.name for d in study.directions)
+        directions = "/".join(d.name for d in by_name[result.name].directions)
         print(
-            f"Imported study {name!r} ({directions}): {len(study_trials)} trials"
+            f"Imported study {result.name!r} ({directions}): {result.n_trials} trials"
             + (f" ({by_state})" if by_state else "")
         )
-        imported += 1
+    imported = sum(not r.skipped for r in results)
     print(
         f"Imported {imported} of {len(studies)} legacy studies into prefix "
         f"{args.to_prefix!r} at {redact(target_url)}."
@@ -151,25 +170,3 @@ def _open_legacy(url: str) -> LegacyRedisStorage:
         raise CommandError(
             f"cannot read the legacy storage at {redact(url)}: {one_line(e)}"
         ) from e
-
-
-def _write_study(target, study, trials, *, quiet: bool) -> None:  # noqa: ANN001
-    """Create ``study`` in ``target`` with its attrs and ``trials``, in number order."""
-    from tqdm.auto import tqdm
-
-    study_id = target.create_new_study(list(study.directions), study.study_name)
-    for key, value in study.user_attrs.items():
-        target.set_study_user_attr(study_id, key, value)
-    for key, value in study.system_attrs.items():
-        target.set_study_system_attr(study_id, key, value)
-    with tqdm(
-        total=len(trials),
-        desc=study.study_name,
-        unit="trial",
-        disable=quiet,
-        file=sys.stderr,
-        leave=False,
-    ) as bar:
-        for trial in trials:
-            target.create_new_trial(study_id, template_trial=trial)
-            bar.update()
