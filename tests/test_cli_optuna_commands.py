@@ -17,6 +17,7 @@ import redis
 import yaml
 
 from optuna_redis import RedisStorage
+from optuna_redis import copy_studies
 from optuna_redis._cli import main
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -80,10 +81,7 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def ours(redis_url: str, prefix: str, sqlite_url: str) -> Iterator[list[str]]:
     """``--storage`` and ``--prefix`` of our storage, holding a copy of the SQLite studies."""
     storage = RedisStorage(redis_url, prefix=prefix)
-    for name in ("single", "multi"):
-        optuna.copy_study(
-            from_study_name=name, from_storage=sqlite_url, to_storage=storage, to_study_name=name
-        )
+    copy_studies(optuna.storages.RDBStorage(sqlite_url), storage, progress=False)
     storage.remove_session()
     yield ["--storage", redis_url, "--prefix", prefix]
 
