@@ -35,9 +35,9 @@ from _legacy_venv import Unavailable
 from _legacy_venv import legacy_python
 from _redis_server import RedisServer
 from _redis_server import free_port
+from optuna_redis import LegacyRedisStorage
 from optuna_redis import RedisStorage
 from optuna_redis._cli import main
-from optuna_redis._legacy import LegacyRedisStorage
 from optuna_redis._legacy import LegacyStorageReadOnlyError
 from optuna_redis._legacy_pickle import ALLOWED
 from optuna_redis._legacy_pickle import RefusedGlobalError

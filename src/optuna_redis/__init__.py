@@ -8,6 +8,8 @@ from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
 from optuna_redis._errors import RedisOutOfMemoryError
 from optuna_redis._errors import RedisUnavailableError
+from optuna_redis._legacy import LegacyRedisStorage
+from optuna_redis._legacy_pickle import LegacyRecordError
 from optuna_redis._retry import DeadlineRetry
 from optuna_redis._storage import RedisStorage
 
@@ -19,6 +21,8 @@ __all__ = [
     "CorruptRecordError",
     "DeadlineRetry",
     "IncompatibleFormatError",
+    "LegacyRecordError",
+    "LegacyRedisStorage",
     "RedisOutOfMemoryError",
     "RedisUnavailableError",
     "RedisStorage",

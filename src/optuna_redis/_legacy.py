@@ -75,11 +75,11 @@ class LegacyRedisStorage(BaseStorage):
     Example:
         .. code::
 
-            from optuna_redis import RedisStorage
-            from optuna_redis._legacy import LegacyRedisStorage
+            from optuna_redis import LegacyRedisStorage, RedisStorage, copy_studies
 
             legacy = LegacyRedisStorage("redis://localhost:6379/0")
             print([s.study_name for s in legacy.get_all_studies()])
+            copy_studies(legacy, RedisStorage("redis://localhost:6379/0"))
 
     Args:
         url: The URL the legacy ``RedisStorage`` was given (its database number included).
