@@ -16,14 +16,16 @@ from collections.abc import Sequence
 import dataclasses
 import hashlib
 import json
+import struct
 import time
 from typing import Any
 
-from optuna.distributions import distribution_to_json
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
+import orjson
 
 from optuna_redis._copy_targets import INCOMPLETE_ATTR
+from optuna_redis._copy_targets import DistributionJson
 from optuna_redis._copy_targets import target_for
 
 __all__ = ["INCOMPLETE_ATTR", "CopyError", "CopyResult", "copy_studies", "trials_digest"]
@@ -229,35 +231,47 @@ def _progress_bar(name: str, total: int, done: int) -> Any:
 def trials_digest(trials: Iterable[FrozenTrial]) -> str:
     """A SHA-256 over every copied field of the trials, ids aside, in the order given.
 
-    Params are digested in their internal representation with their distribution's JSON,
-    attrs as sorted JSON, datetimes in ISO form; so two storages that hold the same trials
-    give the same digest whatever their ids.
+    Floats go in by ``repr`` (exact, NaN and ±inf included), params in their internal
+    representation with their distribution's JSON, attrs as JSON with sorted keys,
+    datetimes in ISO form: two storages that hold the same trials give the same digest,
+    whatever their ids.
     """
     h = hashlib.sha256()
-    dist_json: dict[int, str] = {}
+    to_json = DistributionJson()
     for t in trials:
-        params = []
-        for name, value in t.params.items():
-            dist = t.distributions[name]
-            key = id(dist)
-            text = dist_json.get(key)
-            if text is None:
-                text = dist_json[key] = distribution_to_json(dist)
-            params.append((name, dist.to_internal_repr(value), text))
-        params.sort()
+        dists = t.distributions
+        names = sorted(t.params)
+        internal = [dists[n].to_internal_repr(t.params[n]) for n in names]
+        steps = sorted(t.intermediate_values)
         row = [
             t.number,
             int(t.state),
-            t.values,
             _iso(t.datetime_start),
             _iso(t.datetime_complete),
-            params,
-            sorted(t.intermediate_values.items()),
+            names,
+            [to_json(n, dists[n]) for n in names],
             t.user_attrs,
             t.system_attrs,
         ]
-        h.update(json.dumps(row, sort_keys=True, allow_nan=True, default=repr).encode())
-        h.update(b"\n")
+        try:
+            text = orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            text = b""
+        if not text or b"null" in text:
+            # orjson writes NaN and ±inf as null; the standard library keeps them apart.
+            text = json.dumps(row, sort_keys=True, allow_nan=True, default=repr).encode()
+        values = t.values
+        floats = [
+            *internal,
+            *([] if values is None else values),
+            *steps,
+            *[t.intermediate_values[s] for s in steps],
+        ]
+        n_values = -1 if values is None else len(values)
+        h.update(struct.pack("<4q", len(text), len(internal), n_values, len(steps)))
+        h.update(text)
+        # Exact bits: NaN, ±inf and -0.0 apart; internal reprs and steps as doubles.
+        h.update(struct.pack(f"<{len(floats)}d", *floats))
     return h.hexdigest()
 
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import datetime
 from typing import Any
 
+from optuna.distributions import BaseDistribution
+from optuna.distributions import CategoricalDistribution
 from optuna.distributions import check_distribution_compatibility
 from optuna.distributions import distribution_to_json
 from optuna.distributions import json_to_distribution
@@ -20,11 +22,36 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-__all__ = ["INCOMPLETE_ATTR", "Target", "target_for"]
+__all__ = ["INCOMPLETE_ATTR", "DistributionJson", "Target", "target_for"]
 
 # The study system attr that marks a target study as a copy not yet finished. Targets that
 # cannot delete a study attr (a journal, the public API) set it to False at the end.
 INCOMPLETE_ATTR = "optuna_redis:copy_incomplete"
+
+
+class DistributionJson:
+    """``distribution_to_json`` of each param's distribution, memoized per param name (a
+    copy sees the same few distributions over and over, each a new object)."""
+
+    def __init__(self, kind: type = str) -> None:
+        self._kind = kind
+        self._last: dict[str, tuple[BaseDistribution, Any]] = {}
+
+    def __call__(self, name: str, dist: BaseDistribution) -> Any:
+        last = self._last.get(name)
+        if last is not None and (
+            last[0] is dist
+            or (
+                type(last[0]) is type(dist)
+                and last[0].__dict__ == dist.__dict__
+                and _same_types(last[0], dist)
+            )
+        ):
+            return last[1]
+        text = distribution_to_json(dist)
+        found = text.encode() if self._kind is bytes else text
+        self._last[name] = (dist, found)
+        return found
 
 
 class Target:
@@ -65,6 +92,9 @@ class RedisTarget(Target):
     def __init__(self, storage: Any) -> None:
         super().__init__(storage)
         self._dists: dict[int, dict[str, bytes]] = {}
+        # (param name, distribution JSON) -> (its entries' head, the JSON they carry).
+        self._heads: dict[tuple[str, bytes], tuple[bytes, bytes]] = {}
+        self._dist_json = DistributionJson(bytes)
 
     def write_trials(self, study_id: int, first: int, trials: Sequence[FrozenTrial]) -> None:
         from optuna_redis import _record
@@ -80,22 +110,48 @@ class RedisTarget(Target):
             known = self._dists[study_id] = {k.decode(): v for k, v in raw.items()}
         new: dict[str, bytes] = {}
         records = []
+        heads = self._heads
+        to_json = self._dist_json
+        utc = _record.local_zone_is_utc()
         for trial in trials:
-            head, params, tail = _record.encode_template(trial)
-            parts = [head]
-            for p in params:
-                stored = known.get(p.name)
-                if stored is None:
-                    known[p.name] = new[p.name] = p.dist_json
-                    parts.append(p.short)
-                elif stored == p.dist_json:
-                    parts.append(p.short)
-                else:
-                    check_distribution_compatibility(
-                        json_to_distribution(stored.decode()), trial.distributions[p.name]
+            parts = [_record.encode_state(trial.state)]
+            if trial.datetime_start is not None:
+                parts.append(_record.datetime_start_entry(trial.datetime_start, utc))
+            if trial.datetime_complete is not None:
+                parts.append(_record.datetime_complete_entry(trial.datetime_complete, utc))
+            if trial.values is not None:
+                parts.append(_record.values_entry(trial.values))
+            dists = trial.distributions
+            for name, value in trial.params.items():
+                dist = dists[name]
+                dist_json = to_json(name, dist)
+                head = heads.get((name, dist_json))
+                if head is None:
+                    stored = known.get(name)
+                    if stored is None:
+                        known[name] = new[name] = stored = dist_json
+                    encoded = _record.encode_name(name, "param name")
+                    if stored == dist_json:  # The study's own: the entry leaves it out.
+                        head = (_record.param_entry_head(encoded, b""), b"")
+                    else:
+                        stored_dist = json_to_distribution(stored.decode())
+                        check_distribution_compatibility(stored_dist, dist)
+                        head = (_record.param_entry_head(encoded, dist_json), dist_json)
+                    heads[(name, dist_json)] = head
+                parts.append(head[0])
+                parts.append(_record.pack_double(dist.to_internal_repr(value)))
+                parts.append(head[1])
+            parts.append(_record.intermediate_entries(trial.intermediate_values))
+            for key, value in trial.user_attrs.items():
+                parts.append(
+                    _record.user_attr_entry(_record.encode_name(key, "user attribute key"), value)
+                )
+            for key, value in trial.system_attrs.items():
+                parts.append(
+                    _record.system_attr_entry(
+                        _record.encode_name(key, "system attribute key"), value
                     )
-                    parts.append(p.full)
-            parts.append(tail)
+                )
             records.append(b"".join(parts))
         pairs = [(_record.encode_name(k, "param name"), v) for k, v in new.items()]
         code, n = storage._scripts.import_trials(study_id, first, pairs, records)
@@ -125,20 +181,19 @@ class JournalFileTarget(Target):
     """A JournalStorage on a file: a chunk is one ``append_logs`` of create-trial records,
     the records ``JournalStorage.create_new_trial(template_trial=...)`` writes."""
 
+    def __init__(self, storage: BaseStorage) -> None:
+        super().__init__(storage)
+        self._dist_json = DistributionJson()
+
     def write_trials(self, study_id: int, first: int, trials: Sequence[FrozenTrial]) -> None:
         from optuna.storages.journal._storage import JournalOperation
 
         storage: Any = self.storage
         worker_id = storage._replay_result.worker_id
-        dist_json: dict[int, str] = {}
+        to_json = self._dist_json
         logs = []
         for t in trials:
-            dists = {}
-            for name, dist in t.distributions.items():
-                text = dist_json.get(id(dist))
-                if text is None:
-                    text = dist_json[id(dist)] = distribution_to_json(dist)
-                dists[name] = text
+            dists = {name: to_json(name, dist) for name, dist in t.distributions.items()}
             log: dict[str, Any] = {
                 "op_code": JournalOperation.CREATE_TRIAL,
                 "worker_id": worker_id,
@@ -198,6 +253,14 @@ def target_for(storage: BaseStorage) -> Target:
     if isinstance(storage, RDBStorage):
         return RDBTarget(storage)
     return Target(storage)
+
+
+def _same_types(a: BaseDistribution, b: BaseDistribution) -> bool:
+    """Whether two equal distributions have the same JSON: equal categoricals may not
+    (choices 1, 1.0 and True are equal)."""
+    if type(a) is not CategoricalDistribution:
+        return True
+    return list(map(type, a.choices)) == list(map(type, b.choices))  # type: ignore[attr-defined]
 
 
 def _utc_iso(value: datetime.datetime | None) -> str | None:

@@ -48,6 +48,7 @@ import datetime
 import json
 import math
 import struct
+import time
 from typing import Any
 from typing import NamedTuple
 
@@ -83,6 +84,7 @@ _DOUBLE = struct.Struct("<d")
 _U32 = struct.Struct("<I")
 _STEP = struct.Struct("<qd")
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_INTERMEDIATE_HEAD = b"I" + _U32.pack(_STEP.size)
 # Types orjson would serialize but json.dumps (Optuna's reference behaviour) refuses or
 # serializes differently are passed through, so they reach the json.dumps fallback.
 _ORJSON_OPTIONS = (
@@ -145,12 +147,19 @@ def encode_attr(value: Any) -> bytes:
     return b"j" + out
 
 
-def datetime_start_entry(value: datetime.datetime) -> bytes:
-    return _entry(b"D", _datetime(value))
+def datetime_start_entry(value: datetime.datetime, local_is_utc: bool = False) -> bytes:
+    """``local_is_utc``: the caller checked ``local_zone_is_utc()``, so a naive datetime is
+    stored as it is, without asking the time zone (encoders of many trials)."""
+    return _entry(b"D", _datetime(value, local_is_utc))
 
 
-def datetime_complete_entry(value: datetime.datetime) -> bytes:
-    return _entry(b"C", _datetime(value))
+def datetime_complete_entry(value: datetime.datetime, local_is_utc: bool = False) -> bytes:
+    return _entry(b"C", _datetime(value, local_is_utc))
+
+
+def local_zone_is_utc() -> bool:
+    """Whether local time is UTC now (it can change: ``time.tzset``)."""
+    return time.timezone == 0 and time.altzone == 0 and not time.daylight
 
 
 def start_now_entry() -> bytes:
@@ -176,6 +185,25 @@ def param_entry(name: bytes, value_internal: float, dist_json: bytes) -> bytes:
     """A param entry; ``dist_json=b""`` stands for the study's distribution of ``name``."""
     value = _DOUBLE.pack(_as_float(value_internal, "param value"))
     return _entry(b"P", _U32.pack(len(name)) + name + value + dist_json)
+
+
+def param_entry_head(name: bytes, dist_json: bytes) -> bytes:
+    """What every ``param_entry(name, value, dist_json)`` starts with, for encoders of many
+    trials (``optuna-redis copy``): the entry is this head, the packed value and
+    ``dist_json``."""
+    return b"P" + _U32.pack(4 + len(name) + 8 + len(dist_json)) + _U32.pack(len(name)) + name
+
+
+def pack_double(value: float) -> bytes:
+    return _DOUBLE.pack(_as_float(value, "param value"))
+
+
+def intermediate_entries(values: dict[int, float]) -> bytes:
+    """``intermediate_entry`` of each item, joined; the same bytes, packed in one go."""
+    try:
+        return b"".join([_INTERMEDIATE_HEAD + _STEP.pack(s, v) for s, v in values.items()])
+    except (struct.error, TypeError):  # A bad step or value: the checks of the slow path.
+        return b"".join([intermediate_entry(s, v) for s, v in values.items()])
 
 
 def intermediate_entry(step: Any, value: float) -> bytes:
@@ -242,11 +270,13 @@ def _entry(tag: bytes, payload: bytes) -> bytes:
     return tag + _U32.pack(len(payload)) + payload
 
 
-def _datetime(value: datetime.datetime) -> bytes:
+def _datetime(value: datetime.datetime, local_is_utc: bool = False) -> bytes:
     if not isinstance(value, datetime.datetime):
         raise TypeError(f"Expected a datetime, got {type(value).__name__}.")
     if value.tzinfo is not None:
         return value.isoformat().encode()
+    if local_is_utc:
+        return _utc(value)
     try:
         return _utc(value.astimezone(datetime.timezone.utc))
     except (OverflowError, ValueError):
