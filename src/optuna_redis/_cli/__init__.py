@@ -15,6 +15,7 @@ import sys
 import optuna
 import optuna.cli
 
+from optuna_redis._cli import _copy
 from optuna_redis._cli import _demo
 from optuna_redis._cli import _import_legacy
 from optuna_redis._cli import _optuna_commands
@@ -26,6 +27,7 @@ _OWN_COMMANDS = {
     "demo": _demo,
     "upgrade": _upgrade,
     "import-legacy": _import_legacy,
+    "copy": _copy,
 }
 
 
