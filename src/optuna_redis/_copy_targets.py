@@ -223,7 +223,46 @@ class JournalFileTarget(Target):
 
 
 class RDBTarget(Target):
-    """RDBStorage: one template create_new_trial a trial; the marker row is deleted."""
+    """RDBStorage: a chunk is one transaction of bulk INSERTs through Optuna's own models,
+    the rows ``RDBStorage.create_new_trial(template_trial=...)`` writes; the marker row is
+    deleted at the end."""
+
+    def write_trials(self, study_id: int, first: int, trials: Sequence[FrozenTrial]) -> None:
+        from optuna.storages._rdb import models
+        import sqlalchemy
+
+        storage: Any = self.storage
+        table = models.TrialModel.__table__
+        rows = [
+            {
+                "study_id": study_id,
+                "number": first + i,
+                "state": t.state,
+                "datetime_start": _naive_utc(t.datetime_start),
+                "datetime_complete": _naive_utc(t.datetime_complete),
+            }
+            for i, t in enumerate(trials)
+        ]
+        with storage.engine.begin() as conn:
+            count = sqlalchemy.select(sqlalchemy.func.count()).where(table.c.study_id == study_id)
+            held = conn.execute(count).scalar_one()
+            if held != first:
+                raise RuntimeError(
+                    f"another writer added trials to the target study {study_id} during the "
+                    f"copy (it holds {held}, expected {first})"
+                )
+            conn.execute(sqlalchemy.insert(table), rows)
+            select = sqlalchemy.select(table.c.number, table.c.trial_id).where(
+                (table.c.study_id == study_id) & (table.c.number >= first)
+            )
+            ids = dict(conn.execute(select).all())
+            for model, child_rows in _child_rows(trials, first, ids, self._dist_json).items():
+                if child_rows:
+                    conn.execute(sqlalchemy.insert(model.__table__), child_rows)
+
+    def __init__(self, storage: BaseStorage) -> None:
+        super().__init__(storage)
+        self._dist_json = DistributionJson()
 
     def mark_complete(self, study_id: int) -> None:
         from optuna.storages._rdb import models
@@ -253,6 +292,69 @@ def target_for(storage: BaseStorage) -> Target:
     if isinstance(storage, RDBStorage):
         return RDBTarget(storage)
     return Target(storage)
+
+
+def _naive_utc(value: datetime.datetime | None) -> datetime.datetime | None:
+    """As RDBStorage stores a datetime (TrialModel's column setters)."""
+    if value is None:
+        return None
+    return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _child_rows(
+    trials: Sequence[FrozenTrial], first: int, ids: dict[int, int], to_json: DistributionJson
+) -> dict[type, list[dict[str, Any]]]:
+    """The param, value, intermediate value and attr rows of trials (number -> id)."""
+    import json
+
+    from optuna.storages._rdb import models
+
+    values = models.TrialValueModel
+    intermediates = models.TrialIntermediateValueModel
+    rows: dict[type, list[dict[str, Any]]] = {
+        models.TrialParamModel: [],
+        values: [],
+        intermediates: [],
+        models.TrialUserAttributeModel: [],
+        models.TrialSystemAttributeModel: [],
+    }
+    params = rows[models.TrialParamModel]
+    for i, trial in enumerate(trials):
+        trial_id = ids[first + i]
+        for name, value in trial.params.items():
+            dist = trial.distributions[name]
+            params.append(
+                {
+                    "trial_id": trial_id,
+                    "param_name": name,
+                    "param_value": dist.to_internal_repr(value),
+                    "distribution_json": to_json(name, dist),
+                }
+            )
+        for objective, value in enumerate(trial.values or []):
+            stored, kind = values.value_to_stored_repr(value)
+            rows[values].append(
+                {"trial_id": trial_id, "objective": objective, "value": stored, "value_type": kind}
+            )
+        for step, value in trial.intermediate_values.items():
+            stored, kind = intermediates.intermediate_value_to_stored_repr(value)
+            rows[intermediates].append(
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": stored,
+                    "intermediate_value_type": kind,
+                }
+            )
+        for model, attrs in (
+            (models.TrialUserAttributeModel, trial.user_attrs),
+            (models.TrialSystemAttributeModel, trial.system_attrs),
+        ):
+            for key, value in attrs.items():
+                rows[model].append(
+                    {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                )
+    return rows
 
 
 def _same_types(a: BaseDistribution, b: BaseDistribution) -> bool:

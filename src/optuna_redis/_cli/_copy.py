@@ -141,7 +141,8 @@ def open_side(url: str, prefix: str | None, what: str, *, source: bool):  # -> B
         return _open_rdb(url, what, source)
     raise CommandError(
         f"{what} {redact(url)!r} is not a storage URL: expected "
-        f"{', '.join(s + '://' for s in REDIS_SCHEMES)}, sqlite:///, postgresql://, mysql://, journal+file:///path (or a path), "
+        f"{', '.join(s + '://' for s in REDIS_SCHEMES)}, sqlite:///, "
+        "postgresql://, mysql://, journal+file:///path (or a path), "
         "journal+redis://",
         2,
     )
