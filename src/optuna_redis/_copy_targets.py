@@ -92,8 +92,9 @@ class RedisTarget(Target):
     def __init__(self, storage: Any) -> None:
         super().__init__(storage)
         self._dists: dict[int, dict[str, bytes]] = {}
-        # (param name, distribution JSON) -> (its entries' head, the JSON they carry).
-        self._heads: dict[tuple[str, bytes], tuple[bytes, bytes]] = {}
+        # (study id, param name, distribution JSON) -> (its entries' head, the JSON they
+        # carry): short when it is the study's own distribution for the name.
+        self._heads: dict[tuple[int, str, bytes], tuple[bytes, bytes]] = {}
         self._dist_json = DistributionJson(bytes)
 
     def write_trials(self, study_id: int, first: int, trials: Sequence[FrozenTrial]) -> None:
@@ -125,7 +126,7 @@ class RedisTarget(Target):
             for name, value in trial.params.items():
                 dist = dists[name]
                 dist_json = to_json(name, dist)
-                head = heads.get((name, dist_json))
+                head = heads.get((study_id, name, dist_json))
                 if head is None:
                     stored = known.get(name)
                     if stored is None:
@@ -137,7 +138,7 @@ class RedisTarget(Target):
                         stored_dist = json_to_distribution(stored.decode())
                         check_distribution_compatibility(stored_dist, dist)
                         head = (_record.param_entry_head(encoded, dist_json), dist_json)
-                    heads[(name, dist_json)] = head
+                    heads[(study_id, name, dist_json)] = head
                 parts.append(head[0])
                 parts.append(_record.pack_double(dist.to_internal_repr(value)))
                 parts.append(head[1])
@@ -158,6 +159,7 @@ class RedisTarget(Target):
         if code == Reply.OK:
             return
         self._dists.pop(study_id, None)
+        self._heads = {k: v for k, v in self._heads.items() if k[0] != study_id}
         if code == Reply.NOT_FOUND:
             raise no_study(study_id)
         if code == Reply.FULL:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 import urllib.parse
+import warnings
 
 import redis
 
@@ -71,9 +73,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open both sides, copy, and print one line a study."""
-    from optuna_redis._copy import CopyError
-    from optuna_redis._copy import copy_studies
-
     if args.from_journal_redis is not None:
         if len(args.urls) != 1:
             raise CommandError("with --from-journal-redis, give only TO", 2)
@@ -93,22 +92,18 @@ def run(args: argparse.Namespace) -> int:
     # Optuna logs every study it creates at INFO: the result lines say it once.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     source = open_side(from_url, args.from_prefix, "FROM", source=True)
+    # A journal or SQLite file the target creates is removed again when the copy fails
+    # before writing to it (bad input writes nothing).
+    created = _new_file(to_url)
     target = open_side(to_url, args.to_prefix, "TO", source=False)
     on_incomplete = "resume" if args.resume else "replace" if args.replace else "error"
     try:
-        results = copy_studies(
-            source,
-            target,
-            args.studies,
-            to_study_name=args.to_study,
-            skip_existing=args.skip_existing,
-            on_incomplete=on_incomplete,
-            progress=not args.quiet,
-        )
-    except CopyError as e:
-        raise CommandError(one_line(e)) from e
-    except Exception as e:  # A storage's own failure (SQL, Redis, a file): one line too.
-        raise CommandError(f"copy failed: {type(e).__name__}: {one_line(e)}") from e
+        results = _copy(args, source, target, created, on_incomplete)
+    finally:
+        for storage in (source, target):
+            engine = getattr(storage, "engine", None)
+            if engine is not None:  # An RDB's pooled connections: closed now, not at exit.
+                engine.dispose()
     for r in results:
         if r.skipped:
             print(f"{r.name}: skipped, the target has {r.to_name!r} ({r.n_trials} trials)")
@@ -119,6 +114,63 @@ def run(args: argparse.Namespace) -> int:
             f"({rate:,.0f} trials/s), digest {r.digest[:16]} matches"
         )
     return 0
+
+
+def _copy(
+    args: argparse.Namespace, source: Any, target: Any, created: str | None, on_incomplete: str
+) -> list:
+    """``copy_studies`` with its failures as one-line CommandErrors."""
+    from optuna_redis._copy import CopyError
+    from optuna_redis._copy import copy_studies
+
+    try:
+        return copy_studies(
+            source,
+            target,
+            args.studies,
+            to_study_name=args.to_study,
+            skip_existing=args.skip_existing,
+            on_incomplete=on_incomplete,
+            progress=not args.quiet,
+        )
+    except CopyError as e:
+        _remove_if_unused(created, target)
+        raise CommandError(one_line(e)) from e
+    except Exception as e:  # A storage's own failure (SQL, Redis, a file): one line too.
+        _remove_if_unused(created, target)
+        raise CommandError(f"copy failed: {type(e).__name__}: {one_line(e)}") from e
+
+
+def _new_file(url: str) -> str | None:
+    """The path of the journal or SQLite file ``url`` names, when it does not exist yet."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    if not scheme:
+        path = url
+    elif scheme == JOURNAL_FILE_SCHEME:
+        path = parts.path
+    elif scheme == "sqlite" and url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+    else:
+        return None
+    return None if not path or os.path.exists(path) else path
+
+
+def _remove_if_unused(path: str | None, storage) -> None:  # noqa: ANN001
+    """Remove a file this run created, when no study landed in it."""
+    if path is None:
+        return
+    try:
+        if storage.get_all_studies():
+            return
+    except Exception:  # noqa: BLE001 - unreadable: the failure being reported says why.
+        return
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()
+    for leftover in (path, path + ".lock"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
 
 
 def open_side(url: str, prefix: str | None, what: str, *, source: bool):  # -> BaseStorage
@@ -191,6 +243,7 @@ def _journal_prefix_found(client: redis.Redis, prefix: str) -> str | None:
 
 
 def _open_journal_redis(url: str, prefix: str, what: str, source: bool):  # -> JournalStorage
+    import optuna
     from optuna.storages.journal import JournalRedisBackend
     from optuna.storages.journal import JournalStorage
 
@@ -217,7 +270,10 @@ def _open_journal_redis(url: str, prefix: str, what: str, source: bool):  # -> J
             f"{what} journal+{redact(url)} has no JournalRedis log under prefix {prefix!r}"
         )
     try:
-        return JournalStorage(JournalRedisBackend(url, prefix=prefix))
+        with warnings.catch_warnings():
+            # Optuna marks JournalRedisBackend experimental; the user asked for it by URL.
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return JournalStorage(JournalRedisBackend(url, prefix=prefix))
     except Exception as e:
         raise CommandError(
             f"{what}: cannot open JournalRedis at {redact(url)}: {one_line(e)}"
