@@ -24,6 +24,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 import orjson
 
+from optuna_redis._copy_sources import read_trials
 from optuna_redis._copy_targets import INCOMPLETE_ATTR
 from optuna_redis._copy_targets import DistributionJson
 from optuna_redis._copy_targets import target_for
@@ -160,9 +161,7 @@ def _copy_one(
     progress: bool,
 ) -> CopyResult:
     start = time.perf_counter()
-    trials = sorted(
-        from_storage.get_all_trials(study._study_id, deepcopy=False), key=lambda t: t.number
-    )
+    trials = read_trials(from_storage, study._study_id)
     if action == "skip":
         assert existing is not None
         held = target.trials(existing)
