@@ -230,7 +230,7 @@ def _progress_bar(name: str, total: int, done: int) -> Any:
 def trials_digest(trials: Iterable[FrozenTrial]) -> str:
     """A SHA-256 over every copied field of the trials, ids aside, in the order given.
 
-    Floats go in by ``repr`` (exact, NaN and ±inf included), params in their internal
+    Floats go in as raw IEEE doubles (NaN, ±inf and -0.0 apart), params in their internal
     representation with their distribution's JSON, attrs as JSON with sorted keys,
     datetimes in ISO form: two storages that hold the same trials give the same digest,
     whatever their ids.
@@ -249,21 +249,12 @@ def trials_digest(trials: Iterable[FrozenTrial]) -> str:
             _iso(t.datetime_complete),
             names,
             [to_json(n, dists[n]) for n in names],
-            t.user_attrs,
-            t.system_attrs,
         ]
-        try:
-            text = orjson.dumps(row, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-        except TypeError:
-            text = b""
-        if not text or b"null" in text:
-            # orjson writes NaN and ±inf as null; the standard library keeps them apart.
-            text = json.dumps(row, sort_keys=True, allow_nan=True, default=repr).encode()
+        text = orjson.dumps(row) + _attrs_json(t.user_attrs) + _attrs_json(t.system_attrs)
         values = t.values
         floats = [
             *internal,
             *([] if values is None else values),
-            *steps,
             *[t.intermediate_values[s] for s in steps],
         ]
         n_values = -1 if values is None else len(values)
@@ -271,7 +262,20 @@ def trials_digest(trials: Iterable[FrozenTrial]) -> str:
         h.update(text)
         # Exact bits: NaN, ±inf and -0.0 apart; internal reprs and steps as doubles.
         h.update(struct.pack(f"<{len(floats)}d", *floats))
+        h.update(struct.pack(f"<{len(steps)}q", *steps))
     return h.hexdigest()
+
+
+def _attrs_json(attrs: dict[str, Any]) -> bytes:
+    """Attrs as JSON with sorted keys, NaN and ±inf kept apart from null."""
+    try:
+        text = orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        text = b"null"
+    if b"null" in text:
+        # orjson writes NaN and ±inf as null; the standard library keeps them apart.
+        text = json.dumps(attrs, sort_keys=True, allow_nan=True, default=repr).encode()
+    return b"\x00" + text
 
 
 def _iso(value: Any) -> str | None:
