@@ -260,7 +260,7 @@ def trials_digest(trials: Iterable[FrozenTrial]) -> str:
         n_values = -1 if values is None else len(values)
         h.update(struct.pack("<4q", len(text), len(internal), n_values, len(steps)))
         h.update(text)
-        # Exact bits: NaN, ±inf and -0.0 apart; internal reprs and steps as doubles.
+        # Exact bits: NaN, ±inf and -0.0 apart; internal reprs as doubles, steps as int64.
         h.update(struct.pack(f"<{len(floats)}d", *floats))
         h.update(struct.pack(f"<{len(steps)}q", *steps))
     return h.hexdigest()
