@@ -82,8 +82,9 @@ class Target:
         self.storage.set_study_system_attr(study_id, INCOMPLETE_ATTR, False)
 
     def trials(self, study_id: int) -> list[FrozenTrial]:
-        trials = self.storage.get_all_trials(study_id, deepcopy=False)
-        return sorted(trials, key=lambda t: t.number)
+        from optuna_redis._copy_sources import read_trials
+
+        return read_trials(self.storage, study_id)
 
 
 class RedisTarget(Target):
