@@ -45,7 +45,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "optuna_redis:copy_incomplete); --resume or --replace deals with it."
         ),
     )
-    copy.add_argument("urls", nargs="+", metavar="FROM TO", help="source and target storage")
+    copy.add_argument("from_url", metavar="FROM", help="the source storage's URL")
+    copy.add_argument(
+        "to_url",
+        metavar="TO",
+        nargs="?",
+        help="the target storage's URL (with --from-journal-redis, give only TO)",
+    )
     which = copy.add_mutually_exclusive_group()
     which.add_argument(
         "--study", action="append", dest="studies", metavar="NAME", help="a study to copy"
@@ -63,8 +69,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--replace", action="store_true", help="delete an interrupted copy and copy again"
     )
     copy.add_argument("--quiet", action="store_true", help="no progress bars")
-    copy.add_argument("--from-prefix", help="key prefix of ours (optuna) or JournalRedis ('')")
-    copy.add_argument("--to-prefix", help="key prefix of ours (optuna) or JournalRedis ('')")
+    copy.add_argument(
+        "--from-prefix", metavar="P", help="key prefix of ours (optuna) or JournalRedis ('')"
+    )
+    copy.add_argument(
+        "--to-prefix", metavar="P", help="key prefix of ours (optuna) or JournalRedis ('')"
+    )
     copy.add_argument(
         "--from-journal-redis", metavar="URL", help="the source is JournalRedis at this URL"
     )
@@ -74,19 +84,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Open both sides, copy, and print one line a study."""
     if args.from_journal_redis is not None:
-        if len(args.urls) != 1:
+        if args.to_url is not None:
             raise CommandError("with --from-journal-redis, give only TO", 2)
-        from_url, to_url = "journal+" + args.from_journal_redis, args.urls[0]
         if urllib.parse.urlsplit(args.from_journal_redis).scheme not in ("redis", "rediss"):
             raise CommandError(
                 f"--from-journal-redis {redact(args.from_journal_redis)!r} is not a "
                 "redis:// or rediss:// URL",
                 2,
             )
-    elif len(args.urls) != 2:
-        raise CommandError(f"give FROM and TO, got {len(args.urls)} URLs", 2)
+        from_url, to_url = "journal+" + args.from_journal_redis, args.from_url
+    elif args.to_url is None:
+        raise CommandError("give FROM and TO", 2)
     else:
-        from_url, to_url = args.urls
+        from_url, to_url = args.from_url, args.to_url
     import optuna
 
     # Optuna logs every study it creates at INFO: the result lines say it once.
