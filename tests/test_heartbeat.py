@@ -240,9 +240,6 @@ def test_concurrent_fail_stale_trials_fail_each_once(
     assert all(trials[t].state == TrialState.COMPLETE for t in done)
 
 
-def test_heartbeat_interval_warns_nothing(redis_url: str, prefix: str) -> None:
-    # Heartbeats are a supported feature of this storage, not Optuna's experimental one:
-    # the demo and the CLI must not print Optuna's ExperimentalWarning for them.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        RedisStorage(redis_url, prefix=prefix, heartbeat_interval=1).remove_session()
+def test_heartbeat_interval_is_experimental_like_rdb(redis_url: str, prefix: str) -> None:
+    with pytest.warns(optuna.exceptions.ExperimentalWarning, match="heartbeat_interval"):
+        RedisStorage(redis_url, prefix=prefix, heartbeat_interval=1)

@@ -104,6 +104,15 @@ class Options:
                 FutureWarning,
                 stacklevel=3,
             )
+        if heartbeat_interval is not None:
+            # As Optuna's RDBStorage does: Optuna marks heartbeats experimental, and its own
+            # heartbeat tests (run on us by ci/optuna_upstream_tests.sh) expect the warning.
+            warnings.warn(
+                "Argument ``heartbeat_interval`` is an experimental feature. "
+                "The interface can change in the future.",
+                optuna.exceptions.ExperimentalWarning,
+                stacklevel=3,
+            )
         return cls(
             keys=Keys(prefix),
             retry_deadline=float(retry_deadline),

@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 
 import optuna
 from optuna.trial import TrialState
@@ -204,7 +205,11 @@ def _worker(
 ) -> None:
     """One worker process: its own storage and sampler, trials until the tickets run out."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = RedisStorage(url, prefix=prefix, heartbeat_interval=HEARTBEAT_INTERVAL)
+    with warnings.catch_warnings():
+        # Optuna marks heartbeats experimental, and so does RedisStorage, as RDBStorage does;
+        # the demo's own argument should not print that warning once per worker.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = RedisStorage(url, prefix=prefix, heartbeat_interval=HEARTBEAT_INTERVAL)
     # constant_liar keeps parallel TPE workers from sampling around the same point.
     sampler = optuna.samplers.TPESampler(constant_liar=True)
     study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
