@@ -36,6 +36,9 @@ from optuna_redis._client import check_client
 from optuna_redis._client import client_from_url
 from optuna_redis._client import connect
 from optuna_redis._codec import decode_attrs
+from optuna_redis._deprecated import check_legacy_directions
+from optuna_redis._deprecated import legacy_create_args
+from optuna_redis._deprecated import warn_set_study_directions
 from optuna_redis._errors import RedisOutOfMemoryError
 from optuna_redis._errors import corrupt
 from optuna_redis._errors import duplicated_study
@@ -256,8 +259,13 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     # ------------------------------------------------------------ studies
 
     def create_new_study(
-        self, directions: Sequence[StudyDirection], study_name: str | None = None
+        self,
+        directions: Sequence[StudyDirection] | str | None = None,
+        study_name: str | None = None,
     ) -> int:
+        if directions is None or isinstance(directions, str):
+            # Optuna 2.x's create_new_study(study_name), deprecated (see _deprecated).
+            directions, study_name = legacy_create_args(directions, study_name)
         dirs = encode_directions(directions)
         if study_name is None:
             study_name = DEFAULT_STUDY_NAME_PREFIX + str(uuid.uuid4())
@@ -328,6 +336,11 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         if found is None:
             raise no_study(study_id)
         return decode_name(found, key)
+
+    def set_study_directions(self, study_id: int, directions: Sequence[StudyDirection]) -> None:
+        """Deprecated (Optuna 2.x): succeed if ``directions`` are the study's own."""
+        warn_set_study_directions()
+        check_legacy_directions(study_id, directions, self.get_study_directions(study_id))
 
     def get_study_directions(self, study_id: int) -> list[StudyDirection]:
         key = self._keys.meta(study_id)
