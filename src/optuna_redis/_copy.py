@@ -236,12 +236,18 @@ def trials_digest(trials: Iterable[FrozenTrial]) -> str:
     whatever their ids.
     """
     h = hashlib.sha256()
+    update = h.update
+    dumps = orjson.dumps
     to_json = DistributionJson()
+    # One Struct per shape (W has one or two): the header, then every float, then steps.
+    packers: dict[tuple[int, int], Any] = {}
     for t in trials:
         dists = t.distributions
-        names = sorted(t.params)
-        internal = [dists[n].to_internal_repr(t.params[n]) for n in names]
-        steps = sorted(t.intermediate_values)
+        params = t.params
+        names = sorted(params)
+        internal = [dists[n].to_internal_repr(params[n]) for n in names]
+        intermediate = t.intermediate_values
+        steps = sorted(intermediate)
         row = [
             t.number,
             int(t.state),
@@ -250,19 +256,22 @@ def trials_digest(trials: Iterable[FrozenTrial]) -> str:
             names,
             [to_json(n, dists[n]) for n in names],
         ]
-        text = orjson.dumps(row) + _attrs_json(t.user_attrs) + _attrs_json(t.system_attrs)
+        text = dumps(row) + _attrs_json(t.user_attrs) + _attrs_json(t.system_attrs)
         values = t.values
-        floats = [
-            *internal,
-            *([] if values is None else values),
-            *[t.intermediate_values[s] for s in steps],
-        ]
-        n_values = -1 if values is None else len(values)
-        h.update(struct.pack("<4q", len(text), len(internal), n_values, len(steps)))
-        h.update(text)
+        if values is None:
+            n_values = -1
+            floats = internal
+        else:
+            n_values = len(values)
+            floats = internal + values
+        floats.extend([intermediate[s] for s in steps])
+        shape = (len(floats), len(steps))
+        pack = packers.get(shape)
+        if pack is None:
+            pack = packers[shape] = struct.Struct(f"<4q{shape[0]}d{shape[1]}q").pack
         # Exact bits: NaN, ±inf and -0.0 apart; internal reprs as doubles, steps as int64.
-        h.update(struct.pack(f"<{len(floats)}d", *floats))
-        h.update(struct.pack(f"<{len(steps)}q", *steps))
+        update(pack(len(text), len(internal), n_values, len(steps), *floats, *steps))
+        update(text)
     return h.hexdigest()
 
 

@@ -39,15 +39,18 @@ class DistributionJson:
 
     def __call__(self, name: str, dist: BaseDistribution) -> Any:
         last = self._last.get(name)
-        if last is not None and (
-            last[0] is dist
-            or (
-                type(last[0]) is type(dist)
-                and last[0].__dict__ == dist.__dict__
-                and _same_types(last[0], dist)
-            )
-        ):
-            return last[1]
+        if last is not None:
+            seen = last[0]
+            # Inline, not a helper call: this runs once per param of every trial copied.
+            if seen is dist:
+                return last[1]
+            kind = type(dist)
+            if (
+                type(seen) is kind
+                and seen.__dict__ == dist.__dict__
+                and (kind is not CategoricalDistribution or _same_types(seen, dist))
+            ):
+                return last[1]
         text = distribution_to_json(dist)
         found = text.encode() if self._kind is bytes else text
         self._last[name] = (dist, found)
