@@ -504,3 +504,29 @@ def test_a_study_list_that_is_not_a_list(legacy_url: str) -> None:
     assert (
         err == "optuna-redis: error: legacy record 'study_list': is a Redis string, not a list\n"
     )
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["study_list", "study_id:0000000000:study_name", "study_id:0000000000:directions"],
+)
+def test_a_refused_study_record_names_its_key(
+    key: str, legacy_url: str, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    plant_study(legacy_url, pickle.dumps(a_trial()))
+    evil = pickle.dumps(_Reduces(os.system, f"touch {marker}"))
+    client = redis.Redis.from_url(legacy_url)
+    if key == "study_list":
+        client.delete(key)
+        client.rpush(key, evil)
+    else:
+        client.set(key, evil)
+    client.close()
+    code, _, err = run_cli(
+        "import-legacy", legacy_url, "--to", redis_url, "--to-prefix", prefix, "--quiet"
+    )
+    assert code == 1
+    assert err.startswith(f"optuna-redis: error: legacy record {key!r}: refused global")
+    assert not marker.exists()
+    assert not list(redis.Redis.from_url(redis_url).scan_iter(match=f"{prefix}:*"))
