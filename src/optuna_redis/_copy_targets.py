@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import datetime
+import struct
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -27,6 +28,9 @@ __all__ = ["INCOMPLETE_ATTR", "DistributionJson", "Target", "target_for"]
 # The study system attr that marks a target study as a copy not yet finished. Targets that
 # cannot delete a study attr (a journal, the public API) set it to False at the end.
 INCOMPLETE_ATTR = "optuna_redis:copy_incomplete"
+# The record format's integers and doubles (``_record``), packed here inline per trial.
+_U32 = struct.Struct("<I")
+_pack_double = struct.Struct("<d").pack
 
 
 class DistributionJson:
@@ -100,6 +104,8 @@ class RedisTarget(Target):
         # carry): short when it is the study's own distribution for the name.
         self._heads: dict[tuple[int, str, bytes], tuple[bytes, bytes]] = {}
         self._dist_json = DistributionJson(bytes)
+        self._user_keys: dict[str, bytes] = {}
+        self._system_keys: dict[str, bytes] = {}
 
     def write_trials(self, study_id: int, first: int, trials: Sequence[FrozenTrial]) -> None:
         from optuna_redis import _record
@@ -118,14 +124,26 @@ class RedisTarget(Target):
         heads = self._heads
         to_json = self._dist_json
         utc = _record.local_zone_is_utc()
+        encode_state = _record.encode_state
+        start_entry = _record.datetime_start_entry
+        complete_entry = _record.datetime_complete_entry
+        values_entry = _record.values_entry
+        intermediate_entries = _record.intermediate_entries
+        encode_attr = _record.encode_attr
+        pack_double = _record.pack_double
+        pack_u32 = _U32.pack
+        # The packed key (its length and bytes) of each attr key seen, per kind of attr.
+        user_keys = self._user_keys
+        system_keys = self._system_keys
         for trial in trials:
-            parts = [_record.encode_state(trial.state)]
+            parts = [encode_state(trial.state)]
+            append = parts.append
             if trial.datetime_start is not None:
-                parts.append(_record.datetime_start_entry(trial.datetime_start, utc))
+                append(start_entry(trial.datetime_start, utc))
             if trial.datetime_complete is not None:
-                parts.append(_record.datetime_complete_entry(trial.datetime_complete, utc))
+                append(complete_entry(trial.datetime_complete, utc))
             if trial.values is not None:
-                parts.append(_record.values_entry(trial.values))
+                append(values_entry(trial.values))
             dists = trial.distributions
             for name, value in trial.params.items():
                 dist = dists[name]
@@ -143,20 +161,29 @@ class RedisTarget(Target):
                         check_distribution_compatibility(stored_dist, dist)
                         head = (_record.param_entry_head(encoded, dist_json), dist_json)
                     heads[(study_id, name, dist_json)] = head
-                parts.append(head[0])
-                parts.append(_record.pack_double(dist.to_internal_repr(value)))
-                parts.append(head[1])
-            parts.append(_record.intermediate_entries(trial.intermediate_values))
+                internal = dist.to_internal_repr(value)
+                try:
+                    packed = _pack_double(internal)
+                except struct.error:  # Not a float as struct takes it: the checked path.
+                    packed = pack_double(internal)
+                append(head[0])
+                append(packed)
+                append(head[1])
+            append(intermediate_entries(trial.intermediate_values))
             for key, value in trial.user_attrs.items():
-                parts.append(
-                    _record.user_attr_entry(_record.encode_name(key, "user attribute key"), value)
-                )
+                packed_key = user_keys.get(key)
+                if packed_key is None:
+                    encoded = _record.encode_name(key, "user attribute key")
+                    packed_key = user_keys[key] = pack_u32(len(encoded)) + encoded
+                payload = packed_key + encode_attr(value)
+                append(b"U" + pack_u32(len(payload)) + payload)
             for key, value in trial.system_attrs.items():
-                parts.append(
-                    _record.system_attr_entry(
-                        _record.encode_name(key, "system attribute key"), value
-                    )
-                )
+                packed_key = system_keys.get(key)
+                if packed_key is None:
+                    encoded = _record.encode_name(key, "system attribute key")
+                    packed_key = system_keys[key] = pack_u32(len(encoded)) + encoded
+                payload = packed_key + encode_attr(value)
+                append(b"A" + pack_u32(len(payload)) + payload)
             records.append(b"".join(parts))
         pairs = [(_record.encode_name(k, "param name"), v) for k, v in new.items()]
         code, n = storage._scripts.import_trials(study_id, first, pairs, records)
