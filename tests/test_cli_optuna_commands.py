@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import json
 import logging
+import subprocess
 import sys
 
 import optuna
@@ -280,3 +281,16 @@ def test_every_optuna_command_is_in_the_help(capsys) -> None:
     out = capsys.readouterr().out
     for name in optuna.cli._COMMANDS:
         assert name in out
+
+
+def test_a_reader_that_goes_away_is_no_traceback(ours) -> None:
+    # ``optuna-redis trials ... | head -n 1``: the pipe closes before the table is written.
+    with subprocess.Popen(
+        [sys.executable, "-m", "optuna_redis", "trials", "--study-name", "single", *ours],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        process.stdout.close()
+        _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err, err.decode()
+    assert process.returncode == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import os
 import sys
 
 import optuna
@@ -78,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as e:
         print(f"optuna-redis: error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:
+        # The reader went away (``optuna-redis trials ... | head``): stop quietly, and keep
+        # the interpreter's final flush of stdout from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:
