@@ -19,6 +19,7 @@ import optuna.cli
 from optuna_redis._cli import _copy
 from optuna_redis._cli import _demo
 from optuna_redis._cli import _import_legacy
+from optuna_redis._cli import _info
 from optuna_redis._cli import _optuna_commands
 from optuna_redis._cli import _upgrade
 from optuna_redis._cli._common import CommandError
@@ -29,6 +30,7 @@ _OWN_COMMANDS = {
     "upgrade": _upgrade,
     "import-legacy": _import_legacy,
     "copy": _copy,
+    "info": _info,
 }
 
 
