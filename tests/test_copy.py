@@ -260,14 +260,14 @@ KILLER = """
 import os, signal, sys
 from optuna_redis import _copy, _copy_targets
 from optuna_redis._cli import main
-real = _copy_targets.RedisTarget.write_trials
+real = _copy_targets.RedisTarget._send
 calls = []
-def dying(self, study_id, first, trials):
+def dying(self, study_id, first, pairs, records):
     if len(calls) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
     calls.append(first)
-    real(self, study_id, first, trials)
-_copy_targets.RedisTarget.write_trials = dying
+    return real(self, study_id, first, pairs, records)
+_copy_targets.RedisTarget._send = dying
 _copy.CHUNK = 10
 sys.exit(main(sys.argv[1:]))
 """
@@ -310,6 +310,34 @@ def test_existing_target_skip_and_to_study(redis_url, prefix, capsys):
     assert fields(target, "c")["trials"] == fields(src, "b")["trials"]
     with pytest.raises(CopyError, match="exactly one"):
         copy_studies(src, target, to_study_name="d", progress=False)
+
+
+@pytest.mark.parametrize("late", [1, 2])
+def test_script_error_of_an_overlapped_chunk_is_raised(redis_url, prefix, monkeypatch, late):
+    # Chunk k's script call runs while chunk k+1 is encoded: the error of a middle chunk
+    # (late=1) and of the last one (late=2) must still reach the caller.
+    from optuna_redis import _copy
+    from optuna_redis import _copy_targets
+
+    real = _copy_targets.RedisTarget._send
+    sent = []
+
+    def racing(self, study_id, first, pairs, records):  # noqa: ANN001, ANN202
+        sent.append(first)
+        if len(sent) == late + 1:  # Another writer adds a trial just before this chunk.
+            self.storage.create_new_trial(study_id)
+        return real(self, study_id, first, pairs, records)
+
+    monkeypatch.setattr(_copy, "CHUNK", 10)
+    monkeypatch.setattr(_copy_targets.RedisTarget, "_send", racing)
+    src = InMemoryStorage()
+    build(src, n=25)
+    target = ours(redis_url, prefix)
+    with pytest.raises(RuntimeError, match="another writer added trials"):
+        copy_studies(src, target, progress=False)
+    assert sent == [0, 10, 20][: late + 1]
+    study_id = target.get_study_id_from_name("s")
+    assert target.get_n_trials(study_id) == 10 * late + 1
 
 
 def test_digest_mismatch_is_reported(redis_url, prefix):

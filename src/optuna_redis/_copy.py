@@ -193,11 +193,9 @@ def _copy_one(
             target.storage.set_study_system_attr(study_id, key, value)
     bar = _progress_bar(to_name, len(trials), done) if progress else None
     try:
-        for lo in range(done, len(trials), CHUNK):
-            chunk = trials[lo : lo + CHUNK]
-            target.write_trials(study_id, lo, chunk)
-            if bar is not None:
-                bar.update(len(chunk))
+        target.write_chunks(
+            study_id, done, trials, CHUNK, bar.update if bar is not None else _ignore
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -219,6 +217,10 @@ def _copy_one(
     return CopyResult(
         study.study_name, to_name, len(trials), time.perf_counter() - start, digest, False
     )
+
+
+def _ignore(n: int) -> None:
+    """No progress bar: nothing to tell of a chunk written."""
 
 
 def _progress_bar(name: str, total: int, done: int) -> Any:

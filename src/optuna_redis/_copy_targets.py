@@ -9,6 +9,7 @@ trial. Each also finds, marks and unmarks the target study as an incomplete copy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 import datetime
 import struct
@@ -85,6 +86,21 @@ class Target:
         for trial in trials:
             self.storage.create_new_trial(study_id, template_trial=trial)
 
+    def write_chunks(
+        self,
+        study_id: int,
+        first: int,
+        trials: Sequence[FrozenTrial],
+        size: int,
+        done: Callable[[int], None],
+    ) -> None:
+        """``write_trials`` of ``trials[first:]``, ``size`` at a time, calling ``done``
+        with each chunk's length once it is written."""
+        for lo in range(first, len(trials), size):
+            chunk = trials[lo : lo + size]
+            self.write_trials(study_id, lo, chunk)
+            done(len(chunk))
+
     def mark_complete(self, study_id: int) -> None:
         self.storage.set_study_system_attr(study_id, INCOMPLETE_ATTR, False)
 
@@ -108,11 +124,42 @@ class RedisTarget(Target):
         self._system_keys: dict[str, bytes] = {}
 
     def write_trials(self, study_id: int, first: int, trials: Sequence[FrozenTrial]) -> None:
+        self._send(study_id, first, *self._encode(study_id, trials))
+
+    def write_chunks(
+        self,
+        study_id: int,
+        first: int,
+        trials: Sequence[FrozenTrial],
+        size: int,
+        done: Callable[[int], None],
+    ) -> None:
+        """``write_trials`` of each chunk, each chunk's script call overlapping the
+        encoding of the next (hiredis waits for Redis without the GIL); every call has
+        returned, and raised its error, when this returns."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="optuna-redis-copy") as sender:
+            pending = None
+            for lo in range(first, len(trials), size):
+                try:
+                    encoded = self._encode(study_id, trials[lo : lo + size])
+                except BaseException:
+                    if pending is not None:
+                        pending.result()  # The earlier chunk's error, if it has one, first.
+                    raise
+                if pending is not None:
+                    done(pending.result())
+                pending = sender.submit(self._send, study_id, lo, *encoded)
+            if pending is not None:
+                done(pending.result())
+
+    def _encode(
+        self, study_id: int, trials: Sequence[FrozenTrial]
+    ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+        """A chunk's new distributions (name, JSON) and records, as ``import_trials``
+        takes them."""
         from optuna_redis import _record
-        from optuna_redis._errors import no_study
-        from optuna_redis._errors import study_full
-        from optuna_redis._keys import TRIAL_NUMBER_BITS
-        from optuna_redis._scripts import Reply
 
         storage = self.storage
         known = self._dists.get(study_id)
@@ -186,9 +233,24 @@ class RedisTarget(Target):
                 append(b"A" + pack_u32(len(payload)) + payload)
             records.append(b"".join(parts))
         pairs = [(_record.encode_name(k, "param name"), v) for k, v in new.items()]
-        code, n = storage._scripts.import_trials(study_id, first, pairs, records)
+        return pairs, records
+
+    def _send(
+        self,
+        study_id: int,
+        first: int,
+        pairs: list[tuple[bytes, bytes]],
+        records: list[bytes],
+    ) -> int:
+        """One ``import_trials`` call; the number of trials written, or an error."""
+        from optuna_redis._errors import no_study
+        from optuna_redis._errors import study_full
+        from optuna_redis._keys import TRIAL_NUMBER_BITS
+        from optuna_redis._scripts import Reply
+
+        code, n = self.storage._scripts.import_trials(study_id, first, pairs, records)
         if code == Reply.OK:
-            return
+            return len(records)
         self._dists.pop(study_id, None)
         self._heads = {k: v for k, v in self._heads.items() if k[0] != study_id}
         if code == Reply.NOT_FOUND:
