@@ -17,6 +17,7 @@ import optuna
 import optuna.cli
 
 from optuna_redis._cli import _copy
+from optuna_redis._cli import _dashboard
 from optuna_redis._cli import _demo
 from optuna_redis._cli import _import_legacy
 from optuna_redis._cli import _info
@@ -31,6 +32,7 @@ _OWN_COMMANDS = {
     "import-legacy": _import_legacy,
     "copy": _copy,
     "info": _info,
+    "dashboard": _dashboard,
 }
 
 
