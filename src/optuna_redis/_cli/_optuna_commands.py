@@ -32,6 +32,9 @@ from optuna_redis._cli._upgrade import storage_upgrade
 
 # Optuna's commands whose storage is not a study store; they get their own handler here.
 _REPLACED: dict[str, Callable[[argparse.Namespace], int]] = {"storage upgrade": storage_upgrade}
+_REPLACED_HELP = {
+    "storage upgrade": "Optuna's RDB schema upgrade; here it says to run 'optuna-redis upgrade'."
+}
 
 
 def names() -> list[str]:
@@ -49,12 +52,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> dict[str, argparse.Argu
     parsers = {}
     for name, command_type in optuna.cli._COMMANDS.items():
         command = command_type()
-        parser = commands.add_parser(
-            name,
-            parents=[common],
-            help=inspect.getdoc(command_type),
-            description=inspect.getdoc(command_type),
-        )
+        text = _REPLACED_HELP.get(name, inspect.getdoc(command_type))
+        parser = commands.add_parser(name, parents=[common], help=text, description=text)
         command.add_arguments(parser)
         handler = _REPLACED.get(name, command.take_action)
         parser.set_defaults(handler=_runner(name, handler, parser), storage_class=None)
