@@ -314,9 +314,12 @@ def _browse(chromium: str, url: str, *extra: str) -> str:
     return result.stdout
 
 
-def test_chromium_shows_the_study_list_and_a_study_page(
-    storage: RedisStorage, dashboard: Dashboard
-) -> None:
+def test_chromium_shows_the_study_list_and_a_study_page(redis_url: str, prefix: str) -> None:
+    # Its own storage, not the per-codec fixture: the browser run is slow and the codec
+    # makes no difference to what the page shows.
+    storage = RedisStorage(redis_url, prefix=prefix)
+    dashboard = Dashboard(storage)
+    request_addfinalizer = dashboard.close
     chromium = _chromium()
     single_id, _ = _fill(storage)
     listing = _browse(chromium, dashboard.url + "/dashboard/", "--dump-dom")
@@ -331,3 +334,4 @@ def test_chromium_shows_the_study_list_and_a_study_page(
     listing_shot = (ARTIFACTS / "dashboard-studies.png").resolve()
     _browse(chromium, dashboard.url + "/dashboard/", f"--screenshot={listing_shot}")
     print(f"dashboard screenshot: {listing_shot}")
+    request_addfinalizer()
