@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 import subprocess
 import sys
@@ -326,6 +327,12 @@ def test_chromium_shows_the_study_list_and_a_study_page(redis_url: str, prefix: 
     assert "dash-single" in listing and "dash-multi" in listing
     page = _browse(chromium, f"{dashboard.url}/dashboard/studies/{single_id}", "--dump-dom")
     assert "dash-single" in page
+    # The study's trial list page shows each of its trials, "Trial 0" to "Trial n-1".
+    trial_list = _browse(
+        chromium, f"{dashboard.url}/dashboard/studies/{single_id}/trials", "--dump-dom"
+    )
+    shown = {int(n) for n in re.findall(r"Trial (\d+)\b", re.sub(r"<[^>]+>", " ", trial_list))}
+    assert shown == {t.number for t in storage.get_all_trials(single_id)} != set()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = (ARTIFACTS / "dashboard-study.png").resolve()
     _browse(chromium, f"{dashboard.url}/dashboard/studies/{single_id}", f"--screenshot={shot}")
