@@ -107,3 +107,29 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that copies studies into a target (``copy``,
+    ``import-legacy``): what to do with a target study that exists, or that an interrupted
+    run left, and the progress bars. ``on_incomplete`` reads them back."""
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="skip a study whose name the target has already, instead of failing",
+    )
+    incomplete = parser.add_mutually_exclusive_group()
+    incomplete.add_argument(
+        "--resume", action="store_true", help="finish a target study an interrupted run left"
+    )
+    incomplete.add_argument(
+        "--replace",
+        action="store_true",
+        help="delete a target study an interrupted run left, and copy it again",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def on_incomplete(args: argparse.Namespace) -> str:
+    """``copy_studies``' ``on_incomplete`` from the options of ``add_target_options``."""
+    return "resume" if args.resume else "replace" if args.replace else "error"

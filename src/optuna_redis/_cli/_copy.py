@@ -21,6 +21,8 @@ import redis
 
 from optuna_redis._cli._common import REDIS_SCHEMES
 from optuna_redis._cli._common import CommandError
+from optuna_redis._cli._common import add_target_options
+from optuna_redis._cli._common import on_incomplete
 from optuna_redis._cli._common import one_line
 from optuna_redis._cli._common import redact
 
@@ -58,17 +60,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     which.add_argument("--all", action="store_true", help="copy every study (the default)")
     copy.add_argument("--to-study", metavar="NAME", help="the target study's name (one study)")
-    copy.add_argument(
-        "--skip-existing", action="store_true", help="skip studies the target already has"
-    )
-    incomplete = copy.add_mutually_exclusive_group()
-    incomplete.add_argument(
-        "--resume", action="store_true", help="finish an interrupted copy into the target"
-    )
-    incomplete.add_argument(
-        "--replace", action="store_true", help="delete an interrupted copy and copy again"
-    )
-    copy.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_target_options(copy)
     copy.add_argument(
         "--from-prefix", metavar="P", help="key prefix of ours (optuna) or JournalRedis ('')"
     )
@@ -106,9 +98,8 @@ def run(args: argparse.Namespace) -> int:
     # before writing to it (bad input writes nothing).
     created = _new_file(to_url)
     target = open_side(to_url, args.to_prefix, "TO", source=False)
-    on_incomplete = "resume" if args.resume else "replace" if args.replace else "error"
     try:
-        results = _copy(args, source, target, created, on_incomplete)
+        results = _copy(args, source, target, created)
     finally:
         for storage in (source, target):
             engine = getattr(storage, "engine", None)
@@ -126,9 +117,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _copy(
-    args: argparse.Namespace, source: Any, target: Any, created: str | None, on_incomplete: str
-) -> list:
+def _copy(args: argparse.Namespace, source: Any, target: Any, created: str | None) -> list:
     """``copy_studies`` with its failures as one-line CommandErrors."""
     from optuna_redis._copy import CopyError
     from optuna_redis._copy import copy_studies
@@ -140,7 +129,7 @@ def _copy(
             args.studies,
             to_study_name=args.to_study,
             skip_existing=args.skip_existing,
-            on_incomplete=on_incomplete,
+            on_incomplete=on_incomplete(args),
             progress=not args.quiet,
         )
     except CopyError as e:

@@ -20,7 +20,9 @@ from optuna.trial import TrialState
 import redis
 
 from optuna_redis._cli._common import CommandError
+from optuna_redis._cli._common import add_target_options
 from optuna_redis._cli._common import check_redis_url
+from optuna_redis._cli._common import on_incomplete
 from optuna_redis._cli._common import one_line
 from optuna_redis._cli._common import open_storage
 from optuna_redis._cli._common import redact
@@ -57,19 +59,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help="import only this study (repeatable; default: every study)",
     )
-    parser.add_argument(
-        "--skip-existing",
-        action="store_true",
-        help="skip a study whose name the target has already, instead of failing",
-    )
-    incomplete = parser.add_mutually_exclusive_group()
-    incomplete.add_argument(
-        "--resume", action="store_true", help="resume a target study an interrupted run left"
-    )
-    incomplete.add_argument(
-        "--replace", action="store_true", help="replace a target study an interrupted run left"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_target_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -102,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
         ) from e
 
     target = open_storage(target_url, args.to_prefix)
-    on_incomplete = "resume" if args.resume else "replace" if args.replace else "error"
     # Optuna logs each study it creates at INFO; the lines below say it once, in order.
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -112,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             target,
             [s.study_name for s in studies],
             skip_existing=args.skip_existing,
-            on_incomplete=on_incomplete,
+            on_incomplete=on_incomplete(args),
             progress=not args.quiet,
         )
     except CopyError as e:
