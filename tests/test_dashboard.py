@@ -3,7 +3,6 @@ one-line error without the extra, and the round trips of one dashboard refresh."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Iterator
 import json
 import os
@@ -23,8 +22,8 @@ from optuna.distributions import FloatDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 import pytest
-import redis.connection
 
+from _round_trips import RoundTrips
 from optuna_redis import RedisStorage
 
 optuna_dashboard = pytest.importorskip("optuna_dashboard")
@@ -181,23 +180,6 @@ def test_notes_and_attrs_saved_through_the_dashboard_reach_another_storage(
     other.remove_session()
 
 
-class _RoundTrips:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.sent = 0
-        original = redis.connection.AbstractConnection.send_packed_command
-
-        def counting(conn, command, check_health=True):  # noqa: ANN001
-            self.sent += 1
-            return original(conn, command, check_health)
-
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-
-    def of(self, action: Callable[[], object]) -> int:
-        before = self.sent
-        action()
-        return self.sent - before
-
-
 def test_a_refresh_is_the_warm_sync_not_a_reload(
     storage: RedisStorage,
     dashboard: Dashboard,
@@ -214,7 +196,7 @@ def test_a_refresh_is_the_warm_sync_not_a_reload(
             ),
         )
     dashboard.get_json(f"/api/studies/{study_id}")  # the first load fills the caches
-    count = _RoundTrips(monkeypatch)
+    count = RoundTrips(monkeypatch)
 
     per_call: dict[str, int] = {}
     for name in ("get_all_studies", "get_all_trials", "get_best_trial"):

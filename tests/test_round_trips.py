@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import optuna
 from optuna.distributions import FloatDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 import pytest
-import redis
-import redis.connection
 
+from _round_trips import RoundTrips
 from optuna_redis import RedisStorage
-
-
-class RoundTrips:
-    """Counts what the client sends: each send is one round trip (a pipeline sends once)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.sent = 0
-        original = redis.connection.AbstractConnection.send_packed_command
-
-        def counting(conn, command, check_health=True):  # noqa: ANN001
-            self.sent += 1
-            return original(conn, command, check_health)
-
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-
-    def of(self, action: Callable[[], object]) -> int:
-        before = self.sent
-        action()
-        return self.sent - before
 
 
 @pytest.fixture
