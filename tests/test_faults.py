@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import os
 import queue as queue_module
 import random
+import threading
 import time
 from typing import Any
 
@@ -367,3 +368,34 @@ def test_an_outage_shorter_than_the_grace_period_fails_no_live_trial(
     print(f"\noutage under heartbeats: {dict(states)}, finished per worker {finished}")
     assert states == {TrialState.COMPLETE: len(trials)}
     assert not any("failed_trial" in t.system_attrs for t in trials)
+
+
+@pytest.mark.timeout(60)
+def test_a_stale_check_that_waited_out_an_outage_fails_no_trial(
+    restartable: RestartableRedis,
+) -> None:
+    """A stale check sent just before Redis went down is retried, and answered once Redis
+    is back, when every running trial's heartbeat looks older than the grace period. The
+    answer is thrown away: no trial is judged stale by it. (The race behind a rare failure
+    of the outage test above, made certain here: the check straddles the outage.)"""
+    url, prefix = restartable.url, "straddle"
+    storage = RedisStorage(url, prefix=prefix, heartbeat_interval=1, grace_period=2)
+    study_id = storage.create_new_study(MIN, "straddle")
+    trial_id = storage.create_new_trial(study_id)
+    storage.record_heartbeat(trial_id)
+    restartable.kill()
+    answers: queue_module.Queue[Any] = queue_module.Queue()
+
+    def check() -> None:
+        try:
+            answers.put(storage._get_stale_trial_ids(study_id))
+        except BaseException as e:  # shown by the assertion below
+            answers.put(e)
+
+    thread = threading.Thread(target=check)
+    thread.start()
+    time.sleep(2.5)  # Longer than the grace period: the heartbeat is stale when Redis is back.
+    restartable.start()
+    thread.join(30)
+    assert answers.get(timeout=1) == []
+    assert storage.get_trial(trial_id).state == TrialState.RUNNING

@@ -570,6 +570,10 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             # Judge no trial stale until then.
             return []
         numbers = self._scripts.stale_trials(study_id, grace_period)
+        if self._recently_cut_off(grace_period + self.heartbeat_interval):
+            # The check itself was retried through an outage, and answered once Redis was
+            # back, before the others could beat again: its answer says nothing.
+            return []
         return [trial_id_of(study_id, n) for n in numbers]
 
     def _recently_cut_off(self, seconds: float) -> bool:
