@@ -1,4 +1,4 @@
-"""Build script: the compiled codec and its Cython directives; metadata is in pyproject.toml.
+"""Build script: the compiled twins (the decoder, the bulk encoder) and their Cython directives; metadata is in pyproject.toml.
 
 Environment variables read at build time:
     OPTUNA_REDIS_NO_EXTENSIONS=1   build without the extension (a pure py3-none-any wheel)
@@ -24,13 +24,12 @@ def _extensions() -> list:
 
     trace = _flag("OPTUNA_REDIS_CYTHON_TRACE")
     macros = [("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")] if trace else []
-    extension = Extension(
-        "optuna_redis._codec_c",
-        ["src/optuna_redis/_codec_c.pyx"],
-        define_macros=macros,
-    )
+    extensions = [
+        Extension(f"optuna_redis.{name}", [f"src/optuna_redis/{name}.pyx"], define_macros=macros)
+        for name in ("_codec_c", "_bulk_c")
+    ]
     return cythonize(
-        [extension],
+        extensions,
         compiler_directives={"language_level": "3", "linetrace": trace, "embedsignature": True},
     )
 

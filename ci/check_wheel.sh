@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Whether a wheel holds the compiled codec. (Not `unzip -l | grep -q`: grep's early exit
+# Whether a wheel holds the compiled twins (decoder, bulk encoder). (Not `unzip -l | grep -q`: grep's early exit
 # breaks the pipe, and pipefail then fails the check at random.)
 has_codec() {
     python -c 'import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
-sys.exit(0 if any(n.startswith("optuna_redis/_codec_c") and n.endswith(".so") for n in names) else 1)' "$1"
+twins = ("optuna_redis/_codec_c", "optuna_redis/_bulk_c")
+sys.exit(0 if all(any(n.startswith(t) and n.endswith(".so") for n in names) for t in twins) else 1)' "$1"
 }
 
 python -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$work/wheels" .
@@ -30,6 +31,7 @@ python -m venv "$work/venv"
 import optuna_redis, optuna_redis._codec as c
 assert optuna_redis.USE_EXTENSIONS, "the compiled codec is not the default"
 assert c.decode_trial.__module__ == "optuna_redis._codec_c", c.decode_trial
+assert c.trials_digest.__module__ == "optuna_redis._bulk_c", c.trials_digest
 import optuna_redis._codec_c as compiled
 print("installed wheel uses", compiled.__file__)
 ')

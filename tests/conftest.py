@@ -14,16 +14,21 @@ from _redis_server import RedisServer
 from _redis_server import test_url_from_env
 from _restartable import RestartableRedis
 from optuna_redis import RedisStorage
+from optuna_redis import _bulk_py
 from optuna_redis import _codec
 from optuna_redis import _codec_py
 
 CODECS = {"py": _codec_py}
+# Each decoder twin's bulk-encoder twin (``_codec`` picks both together).
+BULK = {"py": _bulk_py}
 try:
+    from optuna_redis import _bulk_c
     from optuna_redis import _codec_c
 except ImportError:  # Built without the extension (OPTUNA_REDIS_NO_EXTENSIONS at build time).
     pass
 else:
     CODECS["c"] = _codec_c
+    BULK["c"] = _bulk_c
 
 
 # OPTUNA_REDIS_TEST_CLUSTER=1: the storage tests run on a private 3-master Redis Cluster
@@ -79,16 +84,19 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def use_codec(monkeypatch: pytest.MonkeyPatch, impl) -> None:  # noqa: ANN001
-    """Make the package decode with ``impl`` (``_codec_py`` or ``_codec_c``) until the
-    test ends: every module that imported the chooser's names (``_codec``) gets the
-    same names of ``impl`` instead."""
+    """Make the package decode with ``impl`` (``_codec_py`` or ``_codec_c``), and encode
+    copies with its bulk twin, until the test ends: every module that imported the
+    chooser's names (``_codec``) gets the same names of those twins instead."""
+    bulk = BULK["c" if impl is CODECS.get("c") else "py"]
+    twins = tuple(CODECS.values()) + tuple(BULK.values())
     active = {name: getattr(_codec, name) for name in _codec.__all__ if name != "USE_EXTENSIONS"}
     for module_name, module in list(sys.modules.items()):
-        if not module_name.startswith("optuna_redis.") or module in (_codec_py, CODECS.get("c")):
+        if not module_name.startswith("optuna_redis.") or module in twins:
             continue
         for name, value in active.items():
             if getattr(module, name, None) is value:
-                monkeypatch.setattr(module, name, getattr(impl, name))
+                chosen = impl if hasattr(impl, name) else bulk
+                monkeypatch.setattr(module, name, getattr(chosen, name))
 
 
 @pytest.fixture(params=sorted(CODECS))

@@ -25,8 +25,11 @@ def test_every_decoding_module_uses_the_chosen_codec(storage: RedisStorage, code
         "optuna_redis._sync.decode_trial",
         "optuna_redis._storage.decode_attrs",
         "optuna_redis._wire.pack_mget",
+        "optuna_redis._copy.trials_digest",
     ):
         assert expected in users
-    twin = "optuna_redis._codec_py" if codec.__name__.endswith("_c") else "optuna_redis._codec_c"
-    wrong = {k: v for k, v in users.items() if v != codec.__name__ and not k.startswith(twin)}
+    # The bulk encoder of copies follows the decoder: _bulk_c with _codec_c.
+    chosen = {codec.__name__, codec.__name__.replace("_codec_", "_bulk_")}
+    twins = ("optuna_redis._codec_", "optuna_redis._bulk_")
+    wrong = {k: v for k, v in users.items() if v not in chosen and not k.startswith(twins)}
     assert wrong == {}

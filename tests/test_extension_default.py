@@ -1,4 +1,4 @@
-"""The compiled codec is what an installed package uses, unless told otherwise."""
+"""The compiled twins are what an installed package uses, unless told otherwise."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-# Every name the chooser re-exports comes from the one implementation it names.
+# Every name the chooser re-exports comes from the twins it names (decoder and bulk encoder).
 PROBE = (
     "import optuna_redis, optuna_redis._codec as c; "
     "mods = {getattr(c, n).__module__ for n in c.__all__ if n != 'USE_EXTENSIONS'}; "
@@ -29,14 +29,14 @@ def _probe(value: str | None) -> str:
 
 
 def test_c_extension_preferred_by_default() -> None:
-    assert _probe(None) == "True optuna_redis._codec_c"
+    assert _probe(None) == "True optuna_redis._bulk_c optuna_redis._codec_c"
 
 
 @pytest.mark.parametrize("value", ["0", "", "false", "no", "off"])
 def test_false_words_keep_the_extension(value: str) -> None:
-    assert _probe(value) == "True optuna_redis._codec_c"
+    assert _probe(value) == "True optuna_redis._bulk_c optuna_redis._codec_c"
 
 
 @pytest.mark.parametrize("value", ["1", "true", "yes", "on", "TRUE"])
 def test_true_words_select_the_pure_codec(value: str) -> None:
-    assert _probe(value) == "False optuna_redis._codec_py"
+    assert _probe(value) == "False optuna_redis._bulk_py optuna_redis._codec_py"

@@ -11,22 +11,16 @@ resumes or replaces it (``on_incomplete``). Nothing is ever written to the sourc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from collections.abc import Sequence
 import dataclasses
-import hashlib
-import json
-import struct
 import time
 from typing import Any
 
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial
-import orjson
 
+from optuna_redis._codec import trials_digest
 from optuna_redis._copy_sources import read_trials
 from optuna_redis._copy_targets import INCOMPLETE_ATTR
-from optuna_redis._copy_targets import DistributionJson
 from optuna_redis._copy_targets import target_for
 
 __all__ = ["INCOMPLETE_ATTR", "CopyError", "CopyResult", "copy_studies", "trials_digest"]
@@ -227,67 +221,3 @@ def _progress_bar(name: str, total: int, done: int) -> Any:
     import tqdm
 
     return tqdm.tqdm(total=total, initial=done, desc=name, unit="trial", dynamic_ncols=True)
-
-
-def trials_digest(trials: Iterable[FrozenTrial]) -> str:
-    """A SHA-256 over every copied field of the trials, ids aside, in the order given.
-
-    Floats go in as raw IEEE doubles (NaN, ±inf and -0.0 apart), params in their internal
-    representation with their distribution's JSON, attrs as JSON with sorted keys,
-    datetimes in ISO form: two storages that hold the same trials give the same digest,
-    whatever their ids.
-    """
-    h = hashlib.sha256()
-    update = h.update
-    dumps = orjson.dumps
-    to_json = DistributionJson()
-    # One Struct per shape (W has one or two): the header, then every float, then steps.
-    packers: dict[tuple[int, int], Any] = {}
-    for t in trials:
-        dists = t.distributions
-        params = t.params
-        names = sorted(params)
-        internal = [dists[n].to_internal_repr(params[n]) for n in names]
-        intermediate = t.intermediate_values
-        steps = sorted(intermediate)
-        row = [
-            t.number,
-            int(t.state),
-            _iso(t.datetime_start),
-            _iso(t.datetime_complete),
-            names,
-            [to_json(n, dists[n]) for n in names],
-        ]
-        text = dumps(row) + _attrs_json(t.user_attrs) + _attrs_json(t.system_attrs)
-        values = t.values
-        if values is None:
-            n_values = -1
-            floats = internal
-        else:
-            n_values = len(values)
-            floats = internal + values
-        floats.extend([intermediate[s] for s in steps])
-        shape = (len(floats), len(steps))
-        pack = packers.get(shape)
-        if pack is None:
-            pack = packers[shape] = struct.Struct(f"<4q{shape[0]}d{shape[1]}q").pack
-        # Exact bits: NaN, ±inf and -0.0 apart; internal reprs as doubles, steps as int64.
-        update(pack(len(text), len(internal), n_values, len(steps), *floats, *steps))
-        update(text)
-    return h.hexdigest()
-
-
-def _attrs_json(attrs: dict[str, Any]) -> bytes:
-    """Attrs as JSON with sorted keys, NaN and ±inf kept apart from null."""
-    try:
-        text = orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    except TypeError:
-        text = b"null"
-    if b"null" in text:
-        # orjson writes NaN and ±inf as null; the standard library keeps them apart.
-        text = json.dumps(attrs, sort_keys=True, allow_nan=True, default=repr).encode()
-    return b"\x00" + text
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()

@@ -12,54 +12,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 import datetime
-import struct
 from typing import Any
 
-from optuna.distributions import BaseDistribution
-from optuna.distributions import CategoricalDistribution
-from optuna.distributions import check_distribution_compatibility
-from optuna.distributions import distribution_to_json
-from optuna.distributions import json_to_distribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
-__all__ = ["INCOMPLETE_ATTR", "DistributionJson", "Target", "target_for"]
+from optuna_redis._bulk_py import DistributionJson
+
+__all__ = ["INCOMPLETE_ATTR", "Target", "target_for"]
 
 # The study system attr that marks a target study as a copy not yet finished. Targets that
 # cannot delete a study attr (a journal, the public API) set it to False at the end.
 INCOMPLETE_ATTR = "optuna_redis:copy_incomplete"
-# The record format's integers and doubles (``_record``), packed here inline per trial.
-_U32 = struct.Struct("<I")
-_pack_double = struct.Struct("<d").pack
-
-
-class DistributionJson:
-    """``distribution_to_json`` of each param's distribution, memoized per param name (a
-    copy sees the same few distributions over and over, each a new object)."""
-
-    def __init__(self, kind: type = str) -> None:
-        self._kind = kind
-        self._last: dict[str, tuple[BaseDistribution, Any]] = {}
-
-    def __call__(self, name: str, dist: BaseDistribution) -> Any:
-        last = self._last.get(name)
-        if last is not None:
-            seen = last[0]
-            # Inline, not a helper call: this runs once per param of every trial copied.
-            if seen is dist:
-                return last[1]
-            kind = type(dist)
-            if (
-                type(seen) is kind
-                and seen.__dict__ == dist.__dict__
-                and (kind is not CategoricalDistribution or _same_types(seen, dist))
-            ):
-                return last[1]
-        text = distribution_to_json(dist)
-        found = text.encode() if self._kind is bytes else text
-        self._last[name] = (dist, found)
-        return found
 
 
 class Target:
@@ -115,13 +80,8 @@ class RedisTarget(Target):
 
     def __init__(self, storage: Any) -> None:
         super().__init__(storage)
-        self._dists: dict[int, dict[str, bytes]] = {}
-        # (study id, param name, distribution JSON) -> (its entries' head, the JSON they
-        # carry): short when it is the study's own distribution for the name.
-        self._heads: dict[tuple[int, str, bytes], tuple[bytes, bytes]] = {}
-        self._dist_json = DistributionJson(bytes)
-        self._user_keys: dict[str, bytes] = {}
-        self._system_keys: dict[str, bytes] = {}
+        # Target study id -> its encoder (which knows the study's distributions).
+        self._encoders: dict[int, Any] = {}
 
     def write_trials(self, study_id: int, first: int, trials: Sequence[FrozenTrial]) -> None:
         self._send(study_id, first, *self._encode(study_id, trials))
@@ -159,81 +119,15 @@ class RedisTarget(Target):
     ) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
         """A chunk's new distributions (name, JSON) and records, as ``import_trials``
         takes them."""
-        from optuna_redis import _record
+        from optuna_redis._codec import TrialsEncoder
 
-        storage = self.storage
-        known = self._dists.get(study_id)
-        if known is None:
+        encoder = self._encoders.get(study_id)
+        if encoder is None:
+            storage = self.storage
             raw = storage._client.hgetall(storage._keys.dists(study_id))
-            known = self._dists[study_id] = {k.decode(): v for k, v in raw.items()}
-        new: dict[str, bytes] = {}
-        records = []
-        heads = self._heads
-        to_json = self._dist_json
-        utc = _record.local_zone_is_utc()
-        encode_state = _record.encode_state
-        start_entry = _record.datetime_start_entry
-        complete_entry = _record.datetime_complete_entry
-        values_entry = _record.values_entry
-        intermediate_entries = _record.intermediate_entries
-        encode_attr = _record.encode_attr
-        pack_double = _record.pack_double
-        pack_u32 = _U32.pack
-        # The packed key (its length and bytes) of each attr key seen, per kind of attr.
-        user_keys = self._user_keys
-        system_keys = self._system_keys
-        for trial in trials:
-            parts = [encode_state(trial.state)]
-            append = parts.append
-            if trial.datetime_start is not None:
-                append(start_entry(trial.datetime_start, utc))
-            if trial.datetime_complete is not None:
-                append(complete_entry(trial.datetime_complete, utc))
-            if trial.values is not None:
-                append(values_entry(trial.values))
-            dists = trial.distributions
-            for name, value in trial.params.items():
-                dist = dists[name]
-                dist_json = to_json(name, dist)
-                head = heads.get((study_id, name, dist_json))
-                if head is None:
-                    stored = known.get(name)
-                    if stored is None:
-                        known[name] = new[name] = stored = dist_json
-                    encoded = _record.encode_name(name, "param name")
-                    if stored == dist_json:  # The study's own: the entry leaves it out.
-                        head = (_record.param_entry_head(encoded, b""), b"")
-                    else:
-                        stored_dist = json_to_distribution(stored.decode())
-                        check_distribution_compatibility(stored_dist, dist)
-                        head = (_record.param_entry_head(encoded, dist_json), dist_json)
-                    heads[(study_id, name, dist_json)] = head
-                internal = dist.to_internal_repr(value)
-                try:
-                    packed = _pack_double(internal)
-                except struct.error:  # Not a float as struct takes it: the checked path.
-                    packed = pack_double(internal)
-                append(head[0])
-                append(packed)
-                append(head[1])
-            append(intermediate_entries(trial.intermediate_values))
-            for key, value in trial.user_attrs.items():
-                packed_key = user_keys.get(key)
-                if packed_key is None:
-                    encoded = _record.encode_name(key, "user attribute key")
-                    packed_key = user_keys[key] = pack_u32(len(encoded)) + encoded
-                payload = packed_key + encode_attr(value)
-                append(b"U" + pack_u32(len(payload)) + payload)
-            for key, value in trial.system_attrs.items():
-                packed_key = system_keys.get(key)
-                if packed_key is None:
-                    encoded = _record.encode_name(key, "system attribute key")
-                    packed_key = system_keys[key] = pack_u32(len(encoded)) + encoded
-                payload = packed_key + encode_attr(value)
-                append(b"A" + pack_u32(len(payload)) + payload)
-            records.append(b"".join(parts))
-        pairs = [(_record.encode_name(k, "param name"), v) for k, v in new.items()]
-        return pairs, records
+            known = {k.decode(): v for k, v in raw.items()}
+            encoder = self._encoders[study_id] = TrialsEncoder(known)
+        return encoder.encode(trials)
 
     def _send(
         self,
@@ -251,8 +145,7 @@ class RedisTarget(Target):
         code, n = self.storage._scripts.import_trials(study_id, first, pairs, records)
         if code == Reply.OK:
             return len(records)
-        self._dists.pop(study_id, None)
-        self._heads = {k: v for k, v in self._heads.items() if k[0] != study_id}
+        self._encoders.pop(study_id, None)  # What it knows of the study may be wrong now.
         if code == Reply.NOT_FOUND:
             raise no_study(study_id)
         if code == Reply.FULL:
@@ -450,14 +343,6 @@ def _child_rows(
                     {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
                 )
     return rows
-
-
-def _same_types(a: BaseDistribution, b: BaseDistribution) -> bool:
-    """Whether two equal distributions have the same JSON: equal categoricals may not
-    (choices 1, 1.0 and True are equal)."""
-    if type(a) is not CategoricalDistribution:
-        return True
-    return list(map(type, a.choices)) == list(map(type, b.choices))  # type: ignore[attr-defined]
 
 
 def _utc_iso(value: datetime.datetime | None) -> str | None:
