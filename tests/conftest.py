@@ -4,6 +4,7 @@ from collections.abc import Iterator
 import os
 from pathlib import Path
 import sys
+from typing import Any
 import uuid
 
 import pytest
@@ -126,3 +127,20 @@ def restartable(tmp_path: Path) -> Iterator[RestartableRedis]:
         # rather than a fault of the storage, would be named here.
         print(f"\nfault server latency: {server.latency_report()}")
         server.kill()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The files tests kept (``record_property("artifact", ...)``: the dashboard's
+    screenshots), listed where a run without ``-s`` shows them."""
+    kept = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "artifact"
+    ]
+    if kept:
+        terminalreporter.section("kept test artifacts")
+        for line in kept:
+            terminalreporter.line(line)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from typing import Any
 import urllib.request
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import make_server
@@ -297,7 +298,9 @@ def _browse(chromium: str, url: str, *extra: str) -> str:
     return result.stdout
 
 
-def test_chromium_shows_the_study_list_and_a_study_page(redis_url: str, prefix: str) -> None:
+def test_chromium_shows_the_study_list_and_a_study_page(
+    redis_url: str, prefix: str, record_property: Any
+) -> None:
     # Its own storage, not the per-codec fixture: the browser run is slow and the codec
     # makes no difference to what the page shows.
     storage = RedisStorage(redis_url, prefix=prefix)
@@ -319,8 +322,10 @@ def test_chromium_shows_the_study_list_and_a_study_page(redis_url: str, prefix: 
     shot = (ARTIFACTS / "dashboard-study.png").resolve()
     _browse(chromium, f"{dashboard.url}/dashboard/studies/{single_id}", f"--screenshot={shot}")
     assert shot.stat().st_size > 0
-    print(f"dashboard screenshot: {shot}")
     listing_shot = (ARTIFACTS / "dashboard-studies.png").resolve()
     _browse(chromium, dashboard.url + "/dashboard/", f"--screenshot={listing_shot}")
-    print(f"dashboard screenshot: {listing_shot}")
+    assert listing_shot.stat().st_size > 0
+    # Listed at the end of the run, under "kept test artifacts" (conftest).
+    record_property("artifact", f"dashboard screenshot (study page): {shot}")
+    record_property("artifact", f"dashboard screenshot (study list): {listing_shot}")
     request_addfinalizer()
