@@ -340,6 +340,30 @@ def test_script_error_of_an_overlapped_chunk_is_raised(redis_url, prefix, monkey
     assert target.get_n_trials(study_id) == 10 * late + 1
 
 
+def test_a_chunk_retried_after_its_reply_was_lost_is_not_another_writer(redis_url, prefix):
+    # Redis applied a chunk's script call and the reply was lost: the retry finds the
+    # count moved by exactly that chunk, holding exactly its records, and goes on. A
+    # different chunk at that count (another writer's trials) is still refused.
+    from optuna_redis._copy_targets import RedisTarget
+
+    src = InMemoryStorage()
+    build(src, n=12)
+    trials = src.get_all_trials(src.get_study_id_from_name("s"))
+    storage = ours(redis_url, prefix)
+    target = RedisTarget(storage)
+    study_id = target.create_study("t", [StudyDirection.MINIMIZE])
+    chunk = target._encode(study_id, trials[:6])
+    assert target._send(study_id, 0, *chunk) == 6
+    assert target._send(study_id, 0, *chunk) == 6  # the retry
+    assert storage.get_n_trials(study_id) == 6
+    other = target._encode(study_id, trials[6:])
+    with pytest.raises(RuntimeError, match="another writer added trials"):
+        target._send(study_id, 0, *other)
+    assert target._send(study_id, 6, *other) == 6
+    copied = storage.get_all_trials(study_id)
+    assert trials_digest(copied) == trials_digest(trials)
+
+
 def test_digest_mismatch_is_reported(redis_url, prefix):
     class Tampering(InMemoryStorage):
         def get_all_trials(self, study_id, deepcopy=True, states=None):  # noqa: ANN001, ANN202

@@ -145,6 +145,8 @@ class RedisTarget(Target):
         code, n = self.storage._scripts.import_trials(study_id, first, pairs, records)
         if code == Reply.OK:
             return len(records)
+        if code == Reply.COUNT_CHANGED and self._written_before(study_id, first, n, records):
+            return len(records)
         self._encoders.pop(study_id, None)  # What it knows of the study may be wrong now.
         if code == Reply.NOT_FOUND:
             raise no_study(study_id)
@@ -159,6 +161,16 @@ class RedisTarget(Target):
             f"another writer registered a different distribution for {pairs[n][0]!r} in "
             f"the target study {study_id} during the copy"
         )
+
+    def _written_before(self, study_id: int, first: int, n: int, records: list[bytes]) -> bool:
+        """Whether the study's trials ``first..n-1`` are exactly ``records``: the call was
+        retried after Redis applied it and its reply was lost (a restart, a failover), so
+        the count moved by this copy's own chunk, not by another writer."""
+        if n != first + len(records) or not records:
+            return False
+        storage = self.storage
+        keys = [storage._keys.trial(study_id, first + i) for i in range(len(records))]
+        return storage._client.mget(keys) == records
 
     def mark_complete(self, study_id: int) -> None:
         storage = self.storage
