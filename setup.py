@@ -1,4 +1,5 @@
-"""Build script: the compiled twins (the decoder, the bulk encoder) and their Cython directives; metadata is in pyproject.toml.
+"""Build script: the compiled twins (the decoder, the bulk encoder) and their Cython
+directives; metadata is in pyproject.toml.
 
 Environment variables read at build time:
     OPTUNA_REDIS_NO_EXTENSIONS=1   build without the extension (a pure py3-none-any wheel)
