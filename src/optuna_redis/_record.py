@@ -1,7 +1,9 @@
-"""The record format: its specification and its only encoder.
+"""The record format: its specification and its encoder.
 
 The decoders (``_codec_py``, the reference, and its compiled twin ``_codec_c``) read what
-this module writes; only decoding is twinned, since every write costs a round trip anyway.
+this module writes. The storage's writes use only this encoder, since each costs a round
+trip anyway; a copy writes thousands of records a round trip, so its bulk encoder is
+twinned too (``_bulk_py``, built on this module's functions, and ``_bulk_c``).
 
 A trial is one Redis string (``P:s:{ID}:t:NUMBER``), so one GET (or one element of a
 script's reply) decodes to one ``FrozenTrial``. The string is a log that writes append to::
