@@ -27,6 +27,7 @@ import redis
 from optuna_redis import CorruptRecordError
 from optuna_redis import IncompatibleFormatError
 from optuna_redis import RedisStorage
+from optuna_redis import UnsupportedServerError
 from optuna_redis._keys import Keys
 
 NAN = float("nan")
@@ -347,6 +348,55 @@ def test_format_key_written_once(redis_url, redis_client, prefix) -> None:
     assert version
     RedisStorage(redis_url, prefix=prefix)
     assert redis_client.get(f"{prefix}:format") == version
+
+
+# ---------------------------------------------------------------- server version
+
+
+def _serving_version(monkeypatch, version: str, per_node: bool = False) -> None:  # noqa: ANN001
+    """The server's INFO says ``version`` (as a cluster client answers, with ``per_node``);
+    the other fields are the real server's."""
+    real = redis.Redis.info
+
+    def info(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        answer = dict(real(self, *args, **kwargs))
+        answer["redis_version"] = version
+        return {"127.0.0.1:6379": answer} if per_node else answer
+
+    monkeypatch.setattr(redis.Redis, "info", info)
+
+
+@pytest.mark.parametrize("per_node", [False, True])
+@pytest.mark.parametrize("version", ["6.0.16", "5.0.14", "2.8.24"])
+def test_a_server_too_old_is_refused_naming_its_version(
+    redis_url, redis_client, prefix, monkeypatch, version, per_node
+) -> None:
+    _serving_version(monkeypatch, version, per_node)
+    with pytest.raises(UnsupportedServerError, match=f"version {version}; .* Redis >= 6.2"):
+        RedisStorage(redis_url, prefix=prefix)
+    with pytest.raises(UnsupportedServerError, match=version):
+        RedisStorage.from_client(redis_client, prefix=prefix)
+    # Only the format key, which the storage reads first, may be there; no study data.
+    assert set(redis_client.scan_iter(match=f"{prefix}:*")) <= {f"{prefix}:format".encode()}
+
+
+@pytest.mark.parametrize("version", ["6.2.14", "7.0.15", "7.2.4", "8.0.2", "unknown"])
+def test_servers_from_6_2_on_are_accepted(redis_url, prefix, monkeypatch, version) -> None:
+    _serving_version(monkeypatch, version)
+    storage = RedisStorage(redis_url, prefix=prefix)
+    storage.create_new_study([StudyDirection.MINIMIZE], "fine")
+
+
+def test_the_command_line_refuses_a_server_too_old_in_one_line(
+    redis_url, prefix, monkeypatch, capsys
+) -> None:
+    from optuna_redis._cli import main
+
+    RedisStorage(redis_url, prefix=prefix).create_new_study([StudyDirection.MINIMIZE], "s")
+    _serving_version(monkeypatch, "6.0.16")
+    assert main(["info", redis_url, "--prefix", prefix]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "version 6.0.16" in err, err
 
 
 # ---------------------------------------------------------------- corrupted data

@@ -8,6 +8,7 @@ from optuna_redis._errors import CorruptRecordError
 from optuna_redis._errors import IncompatibleFormatError
 from optuna_redis._errors import RedisOutOfMemoryError
 from optuna_redis._errors import RedisUnavailableError
+from optuna_redis._errors import UnsupportedServerError
 from optuna_redis._legacy import LegacyRedisStorage
 from optuna_redis._legacy_pickle import LegacyRecordError
 from optuna_redis._retry import DeadlineRetry
@@ -21,6 +22,7 @@ __all__ = [
     "CorruptRecordError",
     "DeadlineRetry",
     "IncompatibleFormatError",
+    "UnsupportedServerError",
     "LegacyRecordError",
     "LegacyRedisStorage",
     "RedisOutOfMemoryError",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+import re
 from typing import Any
 import warnings
 
@@ -15,6 +16,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from optuna_redis._errors import IncompatibleFormatError
+from optuna_redis._errors import UnsupportedServerError
 from optuna_redis._keys import FORMAT_VERSION
 from optuna_redis._keys import UPGRADABLE_FORMATS
 from optuna_redis._keys import Keys
@@ -28,6 +30,8 @@ StaleTrialCallback = Callable[["optuna.study.Study", FrozenTrial], None]
 _CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 # Seconds a request token's result is kept, at least (see _keys).
 _DEFAULT_REQUEST_TTL = 600
+# The oldest server the scripts run on (``TIME`` in a script needs effects replication).
+MIN_SERVER_VERSION = (6, 2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,7 +180,7 @@ def connect(client: Any, options: Options) -> DeadlineRetry | None:
             )
     adopt_sentinel(client)
     _check_format(client, options.keys)
-    _check_eviction_policy(client)
+    _check_server(client)
     retry = client.get_retry() if hasattr(client, "get_retry") else None
     return retry if isinstance(retry, DeadlineRetry) else None
 
@@ -235,15 +239,28 @@ def upgrade_format(client: Any, keys: Keys) -> str | None:
                 continue  # changed meanwhile: look again
 
 
-def _check_eviction_policy(client: Any) -> None:
-    """Warn when Redis may evict the storage's keys (only request keys have a TTL)."""
+def _check_server(client: Any) -> None:
+    """Refuse a server too old for the scripts; warn when Redis may evict the storage's
+    keys (only request keys have a TTL). One INFO, of its default sections."""
     try:
-        info = client.info("memory")
+        info = client.info()
     except redis.exceptions.ResponseError:  # e.g. an ACL user without INFO
         return
     # A cluster client answers per node: {node: info}.
-    infos = [info] if "maxmemory_policy" in info else list(info.values())
-    policies = [i.get("maxmemory_policy", "") for i in infos if isinstance(i, dict)]
+    infos = [info] if "redis_version" in info or "maxmemory_policy" in info else info.values()
+    infos = [i for i in infos if isinstance(i, dict)]
+    for i in infos:
+        version = i.get("redis_version")
+        if isinstance(version, bytes):
+            version = version.decode(errors="replace")
+        found = tuple(int(p) for p in re.findall(r"\d+", str(version))[:2])
+        if version is not None and len(found) == 2 and found < MIN_SERVER_VERSION:
+            raise UnsupportedServerError(
+                f"The Redis server is version {version}; RedisStorage needs Redis >= "
+                f"{'.'.join(map(str, MIN_SERVER_VERSION))} (its scripts call TIME, which "
+                "needs script effects replication). Upgrade the server."
+            )
+    policies = [i.get("maxmemory_policy", "") for i in infos]
     for policy in {p.decode() if isinstance(p, bytes) else p for p in policies}:
         if not policy.startswith("allkeys-"):
             continue

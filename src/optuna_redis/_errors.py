@@ -17,6 +17,11 @@ class IncompatibleFormatError(RuntimeError):
     """The Redis prefix holds data written by an incompatible optuna-redis format."""
 
 
+class UnsupportedServerError(RuntimeError):
+    """The Redis server is older than the storage's scripts need (Redis 6.2: they call
+    ``TIME``, which needs script effects replication); the message names its version."""
+
+
 class RedisOutOfMemoryError(redis.exceptions.OutOfMemoryError):
     """Redis refused a write of the storage: it reached ``maxmemory``.
 

@@ -78,11 +78,12 @@ def open_storage(url: str, prefix: str, **kwargs: object):  # -> RedisStorage
     """
     from optuna_redis import RedisStorage
     from optuna_redis._errors import IncompatibleFormatError
+    from optuna_redis._errors import UnsupportedServerError
 
     check_redis_url(url)
     try:
         return RedisStorage(url, prefix=prefix, retry_deadline=2.0, **kwargs)
-    except (redis.RedisError, IncompatibleFormatError, ValueError) as e:
+    except (redis.RedisError, IncompatibleFormatError, UnsupportedServerError, ValueError) as e:
         raise CommandError(f"cannot open the storage at {redact(url)}: {one_line(e)}") from e
 
 
