@@ -70,7 +70,6 @@ cdef object _pack_key = _bulk_py.pack_key
 cdef object _attr_entries = _bulk_py.attr_entries
 cdef object _digest_bytes = _bulk_py.digest_bytes
 cdef object _attrs_json = _bulk_py.attrs_json
-cdef object _row_json = _bulk_py.row_json
 cdef object _Reference = _bulk_py.TrialsEncoder
 cdef uint32_t _STEP_SIZE = 16
 cdef Py_ssize_t _FLUSH = 1 << 20
@@ -247,6 +246,10 @@ cdef class TrialsEncoder:
         return [(_encode_name(k, "param name"), v) for k, v in new.items()], records
 
     def encode_one(self, trial, dict new, bint utc):
+        params = trial.params
+        dists = trial.distributions
+        if type(params) is not dict or type(dists) is not dict:
+            return self._reference.encode_one(trial, new, utc)
         cdef _Buffer buf = self._buf
         buf.size = 0
         buf.put_bytes(_encode_state(trial.state))
@@ -255,10 +258,6 @@ cdef class TrialsEncoder:
         values = trial.values
         if values is not None:
             self._values(buf, values)
-        params = trial.params
-        dists = trial.distributions
-        if type(params) is not dict or type(dists) is not dict:
-            return self._reference.encode_one(trial, new, utc)
         self._params_entries(buf, <dict>params, <dict>dists, new)
         self._intermediate(buf, trial.intermediate_values)
         self._attrs(buf, b"U", trial.user_attrs, self._user_keys, "user attribute key")
