@@ -6,6 +6,7 @@ The storage suite itself runs on a cluster with OPTUNA_REDIS_TEST_CLUSTER=1 (ci/
 from __future__ import annotations
 
 from collections.abc import Iterator
+import pickle
 import threading
 import time
 
@@ -13,7 +14,9 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 import pytest
+from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from _cluster import LocalRedisCluster
 from _cluster import SlotMigration
@@ -59,6 +62,25 @@ def test_from_client_takes_a_cluster_client(cluster, prefix) -> None:
         RedisStorage.from_client(
             RedisCluster(host="127.0.0.1", port=cluster.ports[0], decode_responses=True)
         )
+
+
+def test_a_from_client_cluster_storage_pickles_by_its_configuration(cluster, prefix) -> None:
+    retry = Retry(ExponentialBackoff(cap=0.5), retries=7)
+    client = cluster.client(retry=retry, socket_timeout=4, reinitialize_steps=3)
+    storage = RedisStorage.from_client(client, prefix=prefix)
+    study_id = storage.create_new_study(MIN, "pickled")
+    copy = pickle.loads(pickle.dumps(storage))
+    rebuilt = copy._client
+    assert isinstance(rebuilt, RedisCluster) and rebuilt is not client
+    startup = {(n.host, n.port) for n in rebuilt.nodes_manager.startup_nodes.values()}
+    assert startup == {(n.host, n.port) for n in client.nodes_manager.startup_nodes.values()}
+    assert rebuilt.retry is not retry and rebuilt.retry == retry
+    assert rebuilt.reinitialize_steps == 3
+    assert rebuilt.nodes_manager.connection_kwargs["socket_timeout"] == 4
+    assert copy.get_study_id_from_name("pickled") == study_id
+    copy.create_new_trial(study_id)
+    assert len(storage.get_all_trials(study_id)) == 1
+    client.close()
 
 
 def test_a_study_keeps_running_while_its_slot_migrates(cluster, url, prefix) -> None:

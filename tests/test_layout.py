@@ -270,12 +270,6 @@ def test_pickle_roundtrip_shares_data(redis_url, prefix, codec) -> None:
     assert len(pickle.loads(pickle.dumps(study)).trials) == 2
 
 
-def test_from_client_storage_refuses_pickle(redis_client, prefix) -> None:
-    s = RedisStorage.from_client(redis_client, prefix=prefix)
-    with pytest.raises(pickle.PicklingError, match="from_client"):
-        pickle.dumps(s)
-
-
 # ---------------------------------------------------------------- URL forms
 
 

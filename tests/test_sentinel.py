@@ -19,6 +19,7 @@ shows what the workers see.
 from __future__ import annotations
 
 from collections.abc import Iterator
+import pickle
 import shutil
 import signal
 import threading
@@ -43,6 +44,7 @@ from _sentinel import role
 from optuna_redis import DeadlineRetry
 from optuna_redis import RedisStorage
 from optuna_redis import RedisUnavailableError
+from optuna_redis._sentinel import SentinelConnection
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -202,6 +204,32 @@ def check_study(
     if waits:
         problems.append(f"{len(waits)} RuntimeWarnings '{WAIT_WARNING}'")
     return problems
+
+
+def test_a_sentinel_storage_pickles_and_finds_the_master(sentinel: LocalSentinel) -> None:
+    """What a multiprocessing/joblib/Dask worker gets: the same Sentinel addresses,
+    service name, timeouts and retry, and a pool that asks the Sentinel for the master."""
+    prefix = f"sentinel-pickle-{uuid.uuid4().hex[:8]}"
+    storage = sentinel_storage(sentinel, prefix, retry_deadline=12)
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "pickled")
+    copy = pickle.loads(pickle.dumps(storage))
+    pool = copy._client.connection_pool
+    assert isinstance(pool, redis.sentinel.SentinelConnectionPool)
+    assert (pool.service_name, pool.is_master) == (SERVICE, True)
+    assert pool.connection_class is SentinelConnection
+    sentinels = [s.connection_pool.connection_kwargs for s in pool.sentinel_manager.sentinels]
+    assert [(k["host"], k["port"], k["socket_timeout"]) for k in sentinels] == [
+        (HOST, sentinel.sentinel_port, SOCKET_TIMEOUT)
+    ]
+    assert pool.connection_kwargs["socket_timeout"] == SOCKET_TIMEOUT
+    retry = copy._client.get_retry()
+    assert isinstance(retry, DeadlineRetry) and retry.deadline == 12
+    assert copy._outage_clock is retry
+    assert copy.get_study_id_from_name("pickled") == study_id
+    trial_id = copy.create_new_trial(study_id)
+    assert storage.get_trial(trial_id).number == 0
+    master = pool.get_master_address()
+    assert role(master[1]) == "master"
 
 
 def test_study_survives_failover_with_wait_replicas(sentinel: LocalSentinel) -> None:

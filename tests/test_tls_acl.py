@@ -309,7 +309,16 @@ def test_study_over_tls_with_from_client(tls_server: TlsRedisServer) -> None:
     try:
         storage = RedisStorage.from_client(client, prefix="tls-from-client")
         run_study(storage, "from-client", n_trials=5)
-        storage.delete_study(storage.get_study_id_from_name("from-client"))
+        # Pickled (as for a multiprocessing worker), it rebuilds a TLS client with the
+        # same certificate files, which reads what the first one wrote.
+        copy = pickle.loads(pickle.dumps(storage))
+        pool = copy._client.connection_pool
+        assert pool.connection_class is redis.SSLConnection
+        for name, value in tls_server.client_kwargs().items():
+            assert pool.connection_kwargs[name] == value
+        assert len(copy.get_all_trials(copy.get_study_id_from_name("from-client"))) == 5
+        copy.delete_study(copy.get_study_id_from_name("from-client"))
+        assert storage.get_all_studies() == []
     finally:
         client.close()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Container
 from collections.abc import Sequence
-import pickle
 import time
 from typing import Any
 import uuid
@@ -35,6 +34,8 @@ from optuna_redis._client import StaleTrialCallback
 from optuna_redis._client import check_client
 from optuna_redis._client import client_from_url
 from optuna_redis._client import connect
+from optuna_redis._client_state import capture as capture_client
+from optuna_redis._client_state import rebuild as rebuild_client
 from optuna_redis._codec import decode_attrs
 from optuna_redis._deprecated import check_legacy_directions
 from optuna_redis._deprecated import legacy_create_args
@@ -176,8 +177,13 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     ) -> RedisStorage:
         """Build a storage on a client you configured (TLS, Sentinel, custom pools).
 
-        The client must not decode responses. A storage built this way cannot be pickled,
-        since a client cannot be rebuilt from a URL. ``retry_deadline`` bounds the
+        The client must not decode responses. A storage built this way pickles (for
+        ``multiprocessing``, joblib, Dask or Ray workers) by its client's configuration:
+        a plain ``redis.Redis`` (TCP, TLS, Unix socket), a ``RedisCluster``, or a Sentinel
+        ``master_for`` client is rebuilt in the worker with the same addresses,
+        credentials, TLS options, timeouts, retry and service name. A client with a
+        custom connection or pool class, client-side caching, or an option value that
+        does not pickle raises ``pickle.PicklingError`` naming it. ``retry_deadline`` bounds the
         storage's own retries (scripts refused mid-migration, writes waiting for replicas);
         connection retries are the client's own (give it
         ``retry=optuna_redis.DeadlineRetry(30)`` to retry through restarts as the URL
@@ -236,15 +242,19 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
     # ------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict[str, Any]:
-        if self._url is None:
-            raise pickle.PicklingError(
-                "A RedisStorage built with from_client() cannot be pickled: its client "
-                "cannot be rebuilt from a URL. Build it from a URL instead."
-            )
-        return {"options": self._options, "url": self._url, "client_kwargs": self._client_kwargs}
+        state: dict[str, Any] = {"options": self._options}
+        if self._url is None:  # from_client: the client's configuration (_client_state)
+            state["client"] = capture_client(self._client)
+        else:
+            state.update(url=self._url, client_kwargs=self._client_kwargs)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        options, url, kwargs = state["options"], state["url"], state["client_kwargs"]
+        options = state["options"]
+        if "client" in state:
+            self._setup(options, rebuild_client(state["client"]), None, {})
+            return
+        url, kwargs = state["url"], state["client_kwargs"]
         self._setup(options, client_from_url(url, kwargs, options.retry_deadline), url, kwargs)
 
     def remove_session(self) -> None:
