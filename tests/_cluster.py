@@ -1,7 +1,8 @@
 """A throwaway local Redis Cluster (masters only) and live slot migration, for the tests.
 
-The cluster is formed with redis-py alone (``CLUSTER ADDSLOTSRANGE`` / ``CLUSTER MEET``), so
-``redis-cli`` need not be installed; ``redis-server`` 7.0 or newer must be on PATH.
+The cluster is formed with redis-py alone (``CLUSTER ADDSLOTS`` / ``CLUSTER MEET``), so
+``redis-cli`` need not be installed; the servers are ``find_server()``'s (Redis 6.2 or newer,
+or Valkey).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from redis.cluster import RedisCluster
 from redis.cluster import key_slot
 
 from optuna_redis._local_redis import free_port
+from optuna_redis._local_redis import server_binary
 
 __all__ = [
     "LocalRedisCluster",
@@ -50,13 +52,7 @@ class LocalRedisCluster:
     ) -> None:
         if n < 1:
             raise ValueError(f"a cluster needs at least one master, got n={n}.")
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError(
-                "redis-server is not on PATH: install it (e.g. `apt-get install redis-server` "
-                "or `brew install redis`)."
-            )
-        self._binary = binary
+        self._binary = server_binary().path
         self._extra_args = extra_args
         self._dir_prefix = dir_prefix
         self.processes: list[subprocess.Popen] = []
@@ -119,7 +115,8 @@ class LocalRedisCluster:
             with self.node(port) as node:
                 # Distinct epochs up front, as redis-cli does, so no collision round is needed.
                 node.execute_command("CLUSTER", "SET-CONFIG-EPOCH", i + 1)
-                node.execute_command("CLUSTER", "ADDSLOTSRANGE", bounds[i], bounds[i + 1] - 1)
+                # (ADDSLOTS, not Redis 7.0's ADDSLOTSRANGE, so that Redis 6.2 forms one too.)
+                node.execute_command("CLUSTER", "ADDSLOTS", *range(bounds[i], bounds[i + 1]))
         with self.node(self.ports[0]) as first:
             for port in self.ports[1:]:
                 first.execute_command("CLUSTER", "MEET", HOST, port)

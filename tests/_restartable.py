@@ -4,7 +4,6 @@ with every write fsynced to its append-only file before Redis replies."""
 from __future__ import annotations
 
 from pathlib import Path
-import shutil
 import subprocess
 import time
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 import redis
 
 from _redis_server import free_port
+from optuna_redis._local_redis import find_server
 
 
 class RestartableRedis:
@@ -24,9 +24,10 @@ class RestartableRedis:
     """
 
     def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not on PATH")
+        found = find_server()
+        if found is None:
+            pytest.skip("no Redis server binary (see optuna_redis._local_redis.find_server)")
+        binary = found.path
         directory.mkdir()
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"

@@ -19,6 +19,7 @@ import redis
 
 from optuna_redis._local_redis import LocalRedisServer
 from optuna_redis._local_redis import free_port
+from optuna_redis._local_redis import server_binary
 from optuna_redis._local_redis import terminate
 
 __all__ = ["HOST", "SERVICE", "LocalSentinel"]
@@ -88,8 +89,7 @@ class LocalSentinel:
     def __init__(self, *extra_args: str, sentinel: bool = True) -> None:
         """``extra_args`` go to both data servers (e.g. ``--min-replicas-to-write 1``);
         ``sentinel=False`` starts only the master and its replica."""
-        if shutil.which("redis-server") is None:
-            raise RuntimeError("redis-server is not on PATH.")
+        self.binary = server_binary().path  # the Sentinel runs on the same binary
         self.servers: list[LocalRedisServer] = []
         self.sentinel_process: subprocess.Popen[bytes] | None = None
         self.dir = tempfile.mkdtemp(prefix="optuna-redis-sentinel-")
@@ -134,7 +134,7 @@ class LocalSentinel:
                 f"sentinel failover-timeout {SERVICE} 5000\n"
             )
         self.sentinel_process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", conf, "--sentinel", *NO_DISK],
+            [self.binary, conf, "--sentinel", *NO_DISK],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             cwd=self.dir,

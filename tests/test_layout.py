@@ -25,6 +25,7 @@ from redis.crc import key_slot
 
 from _redis_server import RedisServer
 from optuna_redis import RedisStorage
+from optuna_redis._local_redis import find_server
 
 MIN = StudyDirection.MINIMIZE
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -324,8 +325,8 @@ def test_url_with_acl_user(redis_url, redis_client, prefix) -> None:
 
 @pytest.fixture(scope="module")
 def unix_socket() -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not on PATH")
+    if find_server() is None:
+        pytest.skip("no Redis server binary (see optuna_redis._local_redis.find_server)")
     folder = tempfile.mkdtemp(prefix="optuna-redis-sock-")
     path = f"{folder}/redis.sock"
     server = RedisServer("--unixsocket", path, "--unixsocketperm", "700")

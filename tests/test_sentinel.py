@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import pickle
-import shutil
 import signal
 import threading
 import time
@@ -44,12 +43,13 @@ from _sentinel import role
 from optuna_redis import DeadlineRetry
 from optuna_redis import RedisStorage
 from optuna_redis import RedisUnavailableError
+from optuna_redis._local_redis import find_server
 from optuna_redis._sentinel import SentinelConnection
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="redis-server is not on PATH"
+    find_server() is None, reason="no Redis server binary (see find_server)"
 )
 
 WAIT_WARNING = "replicas acknowledged"

