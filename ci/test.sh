@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install optuna-redis with its test dependencies; lint; check the built wheel; run Optuna's
+# Install optuna-redis with its test dependencies; lint; build the sdist and a manylinux wheel
+# per CPython 3.10-3.13 found, and test each (ci/build_wheels.sh); run Optuna's
 # own storage tests on RedisStorage; run our suite on the compiled codec, then again on the
 # pure-Python codec; run the storage tests again on a local Redis Cluster, then on each server
 # of the matrix (ci/server_matrix.py); check benchmark ratios against the committed baseline.
@@ -15,7 +16,8 @@ b = server_binary()
 print(f"--- private test servers: {server_version(b.path)}, {b.origin} ({b.path})")'
 python -m ruff check .
 python -m ruff format --check .
-bash ci/check_wheel.sh
+# The sdist and the wheels, each installed in a fresh venv and tested there (3-4 minutes).
+bash ci/build_wheels.sh
 # Optuna's own storage, heartbeat, study and trial tests, pointed at RedisStorage.
 bash ci/optuna_upstream_tests.sh
 # The tests import the installed package (src/ is not on sys.path).
