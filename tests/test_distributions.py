@@ -134,3 +134,83 @@ def test_template_trials_register_and_are_checked_like_set_trial_param(
     assert [t.params for t in trials] == [{"x": 0.5, "n": 3}, {"x": 1.5}]
     assert [t.distributions for t in trials] == [{"x": x, "n": n}, {"x": wider}]
     assert trials[0].user_attrs == {"k": [1, "v"]}
+
+
+class _ScriptCalls:
+    """Which of the storage's param-writing scripts its calls ran."""
+
+    def __init__(self, storage: RedisStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.names: list[str] = []
+        scripts = storage._scripts
+        for name in ("set_trial_param", "append_trial"):
+            original = getattr(scripts, name)
+
+            def counted(*args, _name=name, _original=original):  # noqa: ANN002, ANN202
+                self.names.append(_name)
+                return _original(*args)
+
+            monkeypatch.setattr(scripts, name, counted)
+
+
+def _known_study(storage: RedisStorage, redis_url: str, prefix: str) -> tuple[int, RedisStorage]:
+    """A study with "x" registered by another storage; ``storage`` has read its trials."""
+    other = RedisStorage(redis_url, prefix=prefix)
+    study_id, trial_id = _study_with_trial(other)
+    other.set_trial_param(trial_id, "x", 0.5, FloatDistribution(-3.0, 3.0))
+    storage.get_all_trials(study_id)
+    return study_id, other
+
+
+def test_a_param_of_the_distribution_it_read_is_appended_without_a_check(
+    storage: RedisStorage,
+    redis_client: redis.Redis,
+    redis_url: str,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A registered distribution never changes, so a storage that read it needs no check
+    # by the server: one append of the short entry, as an attr is written.
+    study_id, _ = _known_study(storage, redis_url, prefix)
+    calls = _ScriptCalls(storage, monkeypatch)
+    trial_id = storage.create_new_trial(study_id)
+    storage.set_trial_param(trial_id, "x", -1.0, FloatDistribution(-3.0, 3.0))
+    # Not read yet: checked by the server, then known.
+    storage.set_trial_param(trial_id, "y", 2.0, IntDistribution(0, 5))
+    assert calls.names == ["append_trial", "set_trial_param"]
+
+    record = redis_client.get(storage._keys.trial(study_id, trial_id & 0xFFFFFFFF))
+    assert b"Distribution" not in record
+    trial = storage.get_trial(trial_id)
+    assert trial.params == {"x": -1.0, "y": 2}
+    assert trial.distributions == {"x": FloatDistribution(-3.0, 3.0), "y": IntDistribution(0, 5)}
+
+
+def test_a_compatible_other_distribution_is_still_checked_and_kept(
+    storage: RedisStorage, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study_id, _ = _known_study(storage, redis_url, prefix)
+    calls = _ScriptCalls(storage, monkeypatch)
+    trial_id = storage.create_new_trial(study_id)
+    storage.set_trial_param(trial_id, "x", 5.0, FloatDistribution(-10.0, 10.0))
+    with pytest.raises(ValueError):
+        storage.set_trial_param(trial_id, "x", 1.0, IntDistribution(0, 3))
+    # (The first is refused until the client has checked the stored one: two calls.)
+    assert calls.names == ["set_trial_param"] * 3
+    assert storage.get_trial(trial_id).distributions == {"x": FloatDistribution(-10.0, 10.0)}
+
+
+def test_the_unchecked_append_still_refuses_a_finished_or_missing_trial(
+    storage: RedisStorage, redis_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study_id, other = _known_study(storage, redis_url, prefix)
+    trial_id = storage.create_new_trial(study_id)
+    storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, [1.0])
+    calls = _ScriptCalls(storage, monkeypatch)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_param(trial_id, "x", 1.0, FloatDistribution(-3.0, 3.0))
+    assert storage.get_trial(trial_id).params == {}
+    # The study deleted by another storage: this one still knows "x", and is told at once.
+    other.delete_study(study_id)
+    with pytest.raises(KeyError):
+        storage.set_trial_param(trial_id, "x", 1.0, FloatDistribution(-3.0, 3.0))
+    assert calls.names == ["append_trial", "append_trial"]

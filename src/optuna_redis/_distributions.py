@@ -21,15 +21,21 @@ class StudyDistributions:
     the first distribution the study saw under that name). A param entry that carries no
     JSON means that distribution, which keeps records small.
 
+    ``json_of`` holds the same registered distributions as their stored JSON: a param whose
+    JSON is the one registered under its name is written as its short entry, with no check
+    by the server (``RedisStorage.set_trial_param``). A registered distribution never
+    changes while the study exists: the scripts only add names to the ``dists`` hash.
+
     ``memo`` is scratch space for the compiled codec (what it saw in the last trials it
     decoded, see ``_codec_c._Memo``); the pure codec leaves it alone.
     """
 
-    __slots__ = ("by_json", "registered", "memo")
+    __slots__ = ("by_json", "registered", "json_of", "memo")
 
     def __init__(self) -> None:
         self.by_json: dict[bytes, BaseDistribution] = {}
         self.registered: dict[str, BaseDistribution] = {}
+        self.json_of: dict[str, bytes] = {}
         self.memo: Any = None
 
     def parse(self, dist_json: bytes) -> BaseDistribution:
@@ -47,6 +53,8 @@ class StudyDistributions:
         for i in range(0, len(flat), 2):
             name, dist_json = flat[i], flat[i + 1]
             try:
-                self.registered[name.decode("utf-8", "surrogatepass")] = self.parse(dist_json)
+                param_name = name.decode("utf-8", "surrogatepass")
+                self.registered[param_name] = self.parse(dist_json)
+                self.json_of[param_name] = dist_json
             except Exception as e:
                 raise corrupt(f"distribution {name!r}", key, e) from None

@@ -83,6 +83,13 @@ class Sync:
             dists.register(self._keys.dists(study_id), new_dists)
         return decode_trial(self._keys.trial(study_id, number), trial_id, number, record, dists)
 
+    def registered_json(self, study_id: int, param_name: str) -> bytes | None:
+        """The JSON of the study's distribution for ``param_name`` as this storage last read
+        it, or None if it read none. Never stale: a registered distribution never changes
+        while its study exists (the scripts only add names to the ``dists`` hash)."""
+        dists = self._dists.get(study_id)
+        return None if dists is None else dists.json_of.get(param_name)
+
     def forget(self, study_id: int) -> None:
         """Drop what this storage keeps of a study (deleted, or found missing)."""
         with self._lock:
