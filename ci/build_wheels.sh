@@ -12,8 +12,8 @@
 #   - a build from the sdist with OPTUNA_REDIS_NO_EXTENSIONS=1 is a pure py3-none-any wheel.
 # Prints a summary per Python; exits non-zero if any Python found fails, or if none is found.
 # With CI=true it reports which versions were found; without, a version missing is a failure.
-# Needs no redis-server: the tests use the Redis on 127.0.0.1:6379 if one answers, else a
-# private server, and the demo's is the embedded one.
+# Needs no redis-server: the tests and the demo start private servers, found as
+# optuna_redis._local_redis.find_server finds them (the demo's: the server extra's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd -P)
