@@ -126,3 +126,18 @@ def test_an_optimize_after_remove_session(storage: RedisStorage) -> None:
     storage.remove_session()
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     assert len(study.trials) == 6
+
+
+def test_a_call_is_packed_as_redis_py_packs_it(storage: RedisStorage) -> None:
+    # The direct path packs with hiredis itself; the bytes are redis-py's, for every kind
+    # of argument the scripts get (str keys, non-ASCII ones too, ints, bytes).
+    conn = storage._scripts.direct._connection()
+    sent: list[bytes] = []
+    conn.send_packed_command = lambda packed, check_health=True: sent.extend(packed)
+    conn.read_response = lambda: 1
+    command = ("EVALSHA", "ab" * 20, 2, "k:é{x}", "k2", 7, -3, b"\x00\xff\r\n", "")
+    assert storage._scripts.direct._round_trip(conn, *command) == 1
+    # (redis-py's own pure-Python packer, the one it uses without hiredis.)
+    encoder = redis.connection.Encoder("utf-8", "strict", decode_responses=False)
+    python_packer = redis.connection.PythonRespSerializer(6000, encoder.encode)
+    assert b"".join(sent) == b"".join(python_packer.pack(*command))

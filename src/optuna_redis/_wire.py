@@ -31,6 +31,7 @@ import os
 import threading
 from typing import Any
 
+import hiredis
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
@@ -92,7 +93,15 @@ class DirectConnections:
 
     @staticmethod
     def _round_trip(conn: Any, *command: Any) -> Any:
-        packed = conn.pack_command(*command)
+        # hiredis packs as redis-py's own hiredis packer does (str as UTF-8, int as its
+        # digits), without that packer's per-call tuple rebuilding: a third of the cost.
+        if conn.encoder.encoding == "utf-8":
+            try:
+                packed = (hiredis.pack_command(command),)
+            except TypeError as e:
+                raise redis.exceptions.DataError(e) from None
+        else:
+            packed = conn.pack_command(*command)
 
         def attempt() -> Any:
             conn.send_packed_command(packed)
