@@ -11,17 +11,18 @@ if done then
   return tonumber(done)
 end
 local new = ARGV[3]
-local state = redis.call('GETRANGE', KEYS[4], 0, 0)
-if state == '' then
+local record = redis.call('GET', KEYS[4])
+if not record or record == '' then
   return -1
 end
+local state = string.sub(record, 1, 1)
 if is_finished(state) then
   return -2
 end
 if new == '0' and state ~= '4' then
   return 0
 end
-local record = new .. string.sub(redis.call('GET', KEYS[4]), 2) .. ARGV[4]
+record = new .. string.sub(record, 2) .. ARGV[4]
 -- SET rather than SETRANGE + APPEND: a finished record is never written again, and SET
 -- stores it without the spare room APPEND leaves behind.
 redis.call('SET', KEYS[4], record)
