@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import os
 import queue as queue_module
 import random
+import re
 import threading
 import time
 from typing import Any
@@ -399,3 +400,16 @@ def test_a_stale_check_that_waited_out_an_outage_fails_no_trial(
     thread.join(30)
     assert answers.get(timeout=1) == []
     assert storage.get_trial(trial_id).state == TrialState.RUNNING
+
+
+def test_the_fault_servers_latency_report_names_a_stall(restartable: RestartableRedis) -> None:
+    # What the fixture prints at teardown, on every server kind (Valkey's LATENCY LATEST
+    # has more fields than Redis's): a stall of 100 ms or more, by its event's name.
+    assert restartable.latency_report().startswith("no server event")
+    spin = (  # a script that keeps the server busy for 150 ms (DEBUG SLEEP may be disabled)
+        "local t = redis.call('TIME'); local start = t[1] * 1e6 + t[2]; "
+        "repeat t = redis.call('TIME') until t[1] * 1e6 + t[2] - start >= 150000"
+    )
+    with redis.Redis(port=restartable.port) as client:
+        client.eval(spin, 0)
+    assert re.fullmatch(r"command: last \d+ ms, max \d+ ms", restartable.latency_report())
