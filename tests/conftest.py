@@ -135,9 +135,12 @@ def restartable(tmp_path: Path) -> Iterator[RestartableRedis]:
         yield server
     finally:
         # Shown with a failure's captured output: a stall of the server after a restart,
-        # rather than a fault of the storage, would be named here.
-        print(f"\nfault server latency: {server.latency_report()}")
-        server.kill()
+        # rather than a fault of the storage, would be named here. The server is killed
+        # even if the report fails.
+        try:
+            print(f"\nfault server latency: {server.latency_report()}")
+        finally:
+            server.kill()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
