@@ -382,6 +382,14 @@ def measure(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.backend != "rdb_postgres":
+        # At once and in one line, not after the storage's 30 s of retries.
+        try:
+            with redis.Redis.from_url(args.url, socket_connect_timeout=5) as client:
+                client.ping()
+        except (redis.RedisError, ValueError) as e:
+            print(f"server_cost: error: cannot reach Redis at {args.url}: {e}", file=sys.stderr)
+            return 1
     try:
         result = measure(
             args.backend,
