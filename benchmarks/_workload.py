@@ -379,11 +379,13 @@ def optimize_worker(
     ready: Any,
     go: Any,
     done: Any,
+    make_storage: Callable[[str, str, str], BaseStorage] | None = None,
 ) -> None:
     """A worker process: load the study, say ready, wait for go, optimize, say done.
 
     ``ready`` and ``done`` are multiprocessing queues, ``go`` an event. Reports
-    ``(seed, None)`` or ``(seed, traceback)`` on ``done``.
+    ``(seed, None)`` or ``(seed, traceback)`` on ``done``. ``make_storage(backend, url,
+    prefix)`` makes the storage (default: ``storage_for``).
     """
     import traceback
 
@@ -392,7 +394,7 @@ def optimize_worker(
     try:
         study = optuna.load_study(
             study_name=study_name,
-            storage=storage_for(backend, url, prefix),
+            storage=(make_storage or storage_for)(backend, url, prefix),
             sampler=sampler_for(sampler, seed),
         )
         ready.put(seed)

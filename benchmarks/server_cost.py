@@ -216,49 +216,11 @@ def storage_for(backend: str, url: str, prefix: str) -> BaseStorage:
     return _workload.storage_for(backend, url, prefix)
 
 
-def worker(
-    backend: str,
-    url: str,
-    prefix: str,
-    study_name: str,
-    n_trials: int,
-    sampler: str,
-    seed: int,
-    ready: Any,
-    go: Any,
-    done: Any,
-) -> None:
-    """``_workload.optimize_worker`` with rdb_postgres too: load, say ready, wait, optimize.
-
-    Reports ``(seed, None)`` or ``(seed, error)`` on ``done``.
-    """
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    said_ready = False
-    try:
-        study = optuna.load_study(
-            study_name=study_name,
-            storage=storage_for(backend, url, prefix),
-            sampler=_workload.sampler_for(sampler, seed),
-        )
-        ready.put(seed)
-        said_ready = True
-        go.wait()
-        study.optimize(_workload.objective, n_trials=n_trials)
-    except BaseException as e:
-        if not said_ready:  # Never leave the parent waiting for a worker that failed early.
-            ready.put(seed)
-        done.put((seed, _one_line(e)))
-        return
-    done.put((seed, None))
-
-
-def _one_line(error: BaseException) -> str:
-    """An exception and the one it was raised from, if any, in one line."""
-    text = f"{type(error).__module__}.{type(error).__qualname__}: {error}".splitlines()[0]
-    cause = error.__cause__ or error.__context__
-    if cause is not None:
-        text += f" (from {type(cause).__qualname__}: {str(cause).strip().splitlines()[0]})"
-    return text
+def _one_line(report: str) -> str:
+    """A worker's traceback (``_workload.optimize_worker`` reports one) as its last line:
+    the exception raised."""
+    lines = [line for line in report.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else report
 
 
 class WorkerFailed(Exception):
@@ -311,7 +273,9 @@ def measure(
         ready, go, done = ctx.Queue(), ctx.Event(), ctx.Queue()
         for i, n in enumerate(split(trials, workers)):
             args = (backend, url, prefix, study_name, n, sampler, seed + i, ready, go, done)
-            processes.append(ctx.Process(target=worker, args=args, daemon=True))
+            kwargs = {"make_storage": storage_for}  # rdb_postgres too
+            target = _workload.optimize_worker
+            processes.append(ctx.Process(target=target, args=args, kwargs=kwargs, daemon=True))
         # In waves, so that the connections each worker holds while it starts (RDBStorage: 2)
         # stay below PostgreSQL's max_connections.
         for wave in range(0, workers, STARTUP_WAVE):
@@ -325,7 +289,7 @@ def measure(
             except queue.Empty:
                 break
         if early:
-            raise WorkerFailed(f"worker {early[0][0] - seed}: {early[0][1]}")
+            raise WorkerFailed(f"worker {early[0][0] - seed}: {_one_line(early[0][1])}")
 
         cpu_before, main_before = cpu.seconds()
         start = time.perf_counter()
@@ -336,7 +300,7 @@ def measure(
 
         failed = [(s, error) for s, error in results if error is not None]
         if failed:
-            raise WorkerFailed(f"worker {failed[0][0] - seed}: {failed[0][1]}")
+            raise WorkerFailed(f"worker {failed[0][0] - seed}: {_one_line(failed[0][1])}")
         for process in processes:
             process.join(timeout=60)
         complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
