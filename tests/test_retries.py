@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from optuna.exceptions import StorageInternalError
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 import pytest
@@ -85,6 +86,29 @@ def test_finishing_a_trial_runs_once(storage: RedisStorage, lose: LoseReplies) -
     # Run twice, the second run would raise UpdateFinishedTrialError.
     assert lose.once(lambda: storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [1.0]))
     assert storage.get_trial(trial_id).state == TrialState.COMPLETE
+
+
+def test_a_finish_leaves_no_request_key_and_a_second_one_is_refused(
+    storage: RedisStorage, lose: LoseReplies
+) -> None:
+    # A finish is known again by its own entries, not by a request token kept for 10 min.
+    study_id = storage.create_new_study(MIN)
+    tokens = f"{storage._keys.prefix}:r:*"
+    trial_ids = [storage.create_new_trial(study_id) for _ in range(3)]
+    created = set(storage._client.scan_iter(match=tokens))
+    assert len(created) == 3  # create_trial's own
+    assert lose.once(lambda: storage.set_trial_state_values(trial_ids[0], TrialState.FAIL))
+    assert storage.set_trial_state_values(trial_ids[1], TrialState.COMPLETE, [2.0])
+    assert set(storage._client.scan_iter(match=tokens)) == created
+    # Another finish of a finished trial is still refused, whatever its state or values.
+    for trial_id, state, values in (
+        (trial_ids[0], TrialState.FAIL, None),
+        (trial_ids[1], TrialState.COMPLETE, [2.0]),
+        (trial_ids[1], TrialState.PRUNED, None),
+    ):
+        with pytest.raises(UpdateFinishedTrialError):
+            storage.set_trial_state_values(trial_id, state, values)
+    assert storage.get_trial(trial_ids[1]).values == [2.0]
 
 
 def test_claiming_a_waiting_trial_runs_once(storage: RedisStorage, lose: LoseReplies) -> None:

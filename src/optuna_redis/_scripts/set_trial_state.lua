@@ -2,21 +2,33 @@
 -- claiming one WAITING trial exactly one gets 1; a finished trial never changes again.
 -- A claim of a WAITING trial by a heartbeat storage is its process's (claim_trial); a
 -- finished trial leaves the heartbeats and the claims.
+-- A call retried after its reply was lost must give the first run's answer. A claim keeps
+-- a request token (KEYS[5], for the request TTL): two claims could carry the same start
+-- entry. A finish needs none: its entries end with its completion time, to the
+-- microsecond, so a finished trial of that state whose record ends with them holds this
+-- very write (or one identical to it).
 -- KEYS: meta, changes, heartbeats, trial, request, claims, processes (see _keys)
 -- ARGV: request TTL in seconds, trial number, new state digit, entries to append (datetime,
 --       values), the id of the process claiming it (or '')
 -- Returns 1 changed, 0 RUNNING -> RUNNING refused, -1 no trial, -2 finished.
-local done = redis.call('GET', KEYS[5])
-if done then
-  return tonumber(done)
-end
 local new = ARGV[3]
+local claim = new == '0'
+if claim then
+  local done = redis.call('GET', KEYS[5])
+  if done then
+    return tonumber(done)
+  end
+end
 local record = redis.call('GET', KEYS[4])
 if not record or record == '' then
   return -1
 end
 local state = string.sub(record, 1, 1)
 if is_finished(state) then
+  local entries = ARGV[4]
+  if state == new and entries ~= '' and string.sub(record, -#entries) == entries then
+    return 1
+  end
   return -2
 end
 if new == '0' and state ~= '4' then
@@ -34,5 +46,7 @@ elseif new == '0' then
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
-redis.call('SET', KEYS[5], 1, 'EX', ARGV[1])
+if claim then
+  redis.call('SET', KEYS[5], 1, 'EX', ARGV[1])
+end
 return 1
