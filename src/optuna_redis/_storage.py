@@ -456,11 +456,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
         if self._sync.registered_json(study_id, param_name) == dist_json:
             # The study holds this very distribution under the name, for good: the short
             # entry needs no check, and is appended as an attr is (append_trial.lua).
-            code = self._scripts.append_trial(
-                study_id, number, _record.param_entry(name, param_value_internal, b"")
-            )
-            if code != Reply.OK:
-                self._raise_for_trial(code, trial_id)
+            self._append(trial_id, _record.param_entry(name, param_value_internal, b""))
             return
         # The server keeps the short entry when the distribution is the study's own.
         param = _record.param_entries(param_name, param_value_internal, distribution)
