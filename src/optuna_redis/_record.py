@@ -230,6 +230,13 @@ def param_entries(
     """A param's entries, with and without its distribution's JSON."""
     name = encode_name(param_name, "param name")
     dist_json = encode_distribution(distribution)
+    return encoded_param_entries(param_name, name, dist_json, value_internal)
+
+
+def encoded_param_entries(
+    param_name: str, name: bytes, dist_json: bytes, value_internal: float
+) -> ParamEntry:
+    """``param_entries`` of a name and a distribution already encoded."""
     return ParamEntry(
         param_name,
         name,

@@ -459,7 +459,7 @@ class RedisStorage(BaseStorage, BaseHeartbeat):
             self._append(trial_id, _record.param_entry(name, param_value_internal, b""))
             return
         # The server keeps the short entry when the distribution is the study's own.
-        param = _record.param_entries(param_name, param_value_internal, distribution)
+        param = _record.encoded_param_entries(param_name, name, dist_json, param_value_internal)
         checked = b""
         while True:
             code, stored = self._scripts.set_trial_param(study_id, number, param, checked)
