@@ -33,6 +33,7 @@ import redis
 from optuna_redis._local_redis import LocalRedisServer
 from optuna_redis._local_redis import server_binary
 from optuna_redis._local_redis import server_version
+from server_cost import RedisCpu
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "src" / "optuna_redis" / "_scripts"
 # set_trial_param's keys and arguments, at their usual sizes (workload W's names).
@@ -43,11 +44,6 @@ DIST = (
     '{"step": null, "low": -10.0, "high": 10.0, "log": false}}'
 )
 ARGS = ["12", "x3", DIST, "p\x00\x02x3" + "a" * 10, "P" + "b" * 120, ""]
-
-
-def server_cpu(client: redis.Redis) -> float:
-    info = client.info("cpu")
-    return info["used_cpu_user"] + info["used_cpu_sys"]
 
 
 class RawConnection:
@@ -83,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.calls} calls each, on a private {server_version(binary.path)} ({binary.origin})")
     with LocalRedisServer(dir_prefix="optuna-redis-call-cost-") as server:
         client = redis.Redis.from_url(server.url)
+        cpu = RedisCpu(server.url)
         host, port = server.url.split("//")[1].split("/")[0].rsplit(":", 1)
         conn = RawConnection(host, int(port))
         return_1 = client.script_load("return 1")
@@ -109,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 reset()
                 for _ in range(200):
                     conn.call(packed)
-                before = server_cpu(client)
+                before, _ = cpu.seconds()
                 wall = 0.0
                 for _ in range(args.calls):
                     start = time.perf_counter()
@@ -117,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     wall += time.perf_counter() - start
                     if pace:
                         spin(pace / 1e6)
-                used = server_cpu(client) - before
+                used = cpu.seconds()[0] - before
                 print(
                     f"{name:<{width}}  client wall {wall / args.calls * 1e6:6.1f} µs/call"
                     f"   server CPU {used / args.calls * 1e6:6.1f} µs/call"
