@@ -339,14 +339,94 @@ def rdb_cached(url: str) -> BaseStorage:
     return _CachedStorage(RDBStorage(url))
 
 
+class ContractFloor(BaseStorage):
+    """What any storage that keeps Optuna's storage contract on Redis costs at the least:
+    Optuna's own work (an ``InMemoryStorage``) plus one round trip to Redis per storage call,
+    the cheapest one there is (``PING``, packed once, on a raw socket, its reply parsed by
+    hiredis: no redis-py layer, no script, no key touched).
+
+    Every public ``BaseStorage`` method sends one PING and then answers from the
+    ``InMemoryStorage``; the methods it calls on itself do not send again. So a trial costs
+    what it costs in memory plus as many round trips as it makes storage calls, and the
+    server as many PINGs. It is a yardstick, not a storage: each process has its own
+    in-memory studies (a study a process looks up by name and has not got is created
+    there, minimizing), so W processes optimize W separate studies of the same name.
+    """
+
+    _PING = b"*1\r\n$4\r\nPING\r\n"
+
+    def __init__(self, url: str) -> None:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        if parts.scheme != "redis":
+            raise ValueError(f"ContractFloor wants a redis:// URL, not {url!r}")
+        self._address = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._inner = InMemoryStorage()
+        self._sock: Any = None
+        self._pid = 0
+        self.round_trips = 0
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_sock": None, "_pid": 0}
+
+    def _round_trip(self) -> None:
+        import socket
+
+        import hiredis
+
+        if self._sock is None or self._pid != os.getpid():
+            self._sock = socket.create_connection(self._address)
+            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._reader, self._pid = hiredis.Reader(), os.getpid()
+        self._sock.sendall(self._PING)
+        reader = self._reader
+        while (reply := reader.gets()) is False:
+            data = self._sock.recv(65536)
+            if not data:
+                raise ConnectionError("Redis closed the connection")
+            reader.feed(data)
+        if reply != b"PONG":
+            raise RuntimeError(f"PING answered {reply!r}")
+        self.round_trips += 1
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        self._round_trip()
+        try:
+            return self._inner.get_study_id_from_name(study_name)
+        except KeyError:
+            return self._inner.create_new_study([StudyDirection.MINIMIZE], study_name)
+
+    def remove_session(self) -> None:
+        """Not a storage call (Optuna's hook to release a database session): no round trip."""
+
+
+def _floor_method(name: str) -> Callable[..., Any]:
+    def method(self: ContractFloor, *args: Any, **kwargs: Any) -> Any:
+        self._round_trip()
+        return getattr(self._inner, name)(*args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+for _name, _value in vars(BaseStorage).items():
+    if callable(_value) and not _name.startswith("_") and _name not in vars(ContractFloor):
+        setattr(ContractFloor, _name, _floor_method(_name))
+ContractFloor.__abstractmethods__ = frozenset()
+
+
 def storage_for(backend: str, url: str, prefix: str) -> BaseStorage:
-    """A storage of a backend for the optimize benchmarks: ours, journal_redis, inmemory."""
+    """A storage of a backend for the optimize benchmarks: ours, journal_redis, inmemory,
+    floor (``ContractFloor``)."""
     if backend == "ours":
         return ours(url, prefix)
     if backend == "journal_redis":
         return journal_redis(url, prefix)
     if backend == "inmemory":
         return InMemoryStorage()
+    if backend == "floor":
+        return ContractFloor(url)
     raise ValueError(f"unknown backend {backend!r}")
 
 

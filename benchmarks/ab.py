@@ -17,6 +17,11 @@ uncommitted changes included, installed afresh into its own venv on every run. B
 run this checkout's ``benchmarks/server_cost.py`` and ``_workload.py``, which use only
 ``RedisStorage``'s public API, so any revision since the storage's public API settled works.
 ``--json PATH`` writes every run and the ratios.
+
+A side may also be ``floor``: this interpreter running ``server_cost.py run --backend floor``
+(``_workload.ContractFloor``: Optuna's in-memory work plus one raw ``PING`` per storage
+call), the least any storage keeping Optuna's storage contract can cost on this host. So
+``--a e42dec7 --b floor`` says how far any change to the write path could go at all.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from optuna_redis._local_redis import server_version
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "optuna-redis" / "ab"
 WORKTREE = "worktree"
+FLOOR = "floor"
 # What a side's venv needs besides the package: the optimize run's own imports.
 RUN_REQUIRES = ("psycopg2-binary",)
 
@@ -49,7 +55,7 @@ def log(message: str) -> None:
 
 def resolve(rev: str) -> str:
     """A revision's full commit hash, or ``worktree``; SystemExit naming a bad revision."""
-    if rev == WORKTREE:
+    if rev in (WORKTREE, FLOOR):
         return rev
     result = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
@@ -108,6 +114,8 @@ def venv_for(commit: str) -> Path:
 
 def check_install(python: Path, side: str) -> str:
     """Where the side's optuna_redis is imported from, and that it is the compiled codec."""
+    if python == Path(sys.executable):  # the floor
+        return "this interpreter (the contract floor: optuna_redis is not used)"
     # (USE_EXTENSIONS: the compiled codec is in use; in every revision since the codec was.)
     code = "import optuna_redis as o; print(o.__file__, o.USE_EXTENSIONS)"
     result = subprocess.run(
@@ -121,9 +129,11 @@ def check_install(python: Path, side: str) -> str:
     return path
 
 
-def one_run(python: Path, url: str, workers: int, args: argparse.Namespace) -> dict[str, Any]:
+def one_run(
+    python: Path, backend: str, url: str, workers: int, args: argparse.Namespace
+) -> dict[str, Any]:
     command = [str(python), str(REPO / "benchmarks" / "server_cost.py"), "run"]
-    command += ["--backend", "ours", "--workers", str(workers), "--trials", str(args.trials)]
+    command += ["--backend", backend, "--workers", str(workers), "--trials", str(args.trials)]
     command += ["--url", url, "--sampler", args.sampler]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPTUNA_REDIS_")}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
@@ -145,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--a", default="e42dec7", help="side A: a git revision (default e42dec7)")
     parser.add_argument(
-        "--b", default=WORKTREE, help="side B: a git revision, or 'worktree' (the default)"
+        "--b",
+        default=WORKTREE,
+        help="side B: a git revision, 'worktree' (the default), or 'floor' (the contract floor)",
     )
     parser.add_argument(
         "--workers", default="1,16", help="worker processes on one study, comma-separated"
@@ -163,7 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers, --trials and --rounds must be positive")
 
     sides = {"A": resolve(args.a), "B": resolve(args.b)}
-    pythons = {side: venv_for(commit) for side, commit in sides.items()}
+    pythons = {
+        side: Path(sys.executable) if commit == FLOOR else venv_for(commit)
+        for side, commit in sides.items()
+    }
+    backends = {side: FLOOR if commit == FLOOR else "ours" for side, commit in sides.items()}
     installs = {side: check_install(python, side) for side, python in pythons.items()}
     binary = server_binary()
     report: dict[str, Any] = {
@@ -186,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 order = ("A", "B") if i % 2 == 0 else ("B", "A")
                 got = {}
                 for side in order:
-                    got[side] = one_run(pythons[side], server.url, w, args)
+                    got[side] = one_run(pythons[side], backends[side], server.url, w, args)
                     log(
                         f"W={w} round {i + 1} {side}: {got[side]['trials_per_s']:.0f} trials/s, "
                         f"{got[side]['server_cpu_us_per_trial']:.0f} µs server CPU/trial"

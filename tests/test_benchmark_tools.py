@@ -60,3 +60,44 @@ def test_call_cost_reports_each_command() -> None:
         "EVALSHA 'return 1', 4 keys + 6 args",
         "EVALSHA set_trial_param.lua",
     ]
+
+
+def test_the_contract_floor_makes_one_round_trip_a_storage_call_as_ours_does() -> None:
+    """``_workload.ContractFloor`` (``ab.py --b floor``) sends one PING per storage call, and
+    under ``study.optimize`` that is as many round trips as ours makes: it is the floor of
+    the same calls, not of fewer or more."""
+    import optuna
+    import redis
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _workload as w
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    from optuna_redis._local_redis import LocalRedisServer
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with LocalRedisServer(dir_prefix="optuna-redis-test-floor-") as server:
+        client = redis.Redis.from_url(server.url)
+        sends = {}
+        for backend in ("floor", "ours"):
+            storage = w.storage_for(backend, server.url, w.new_prefix())
+            sampler = optuna.samplers.RandomSampler(seed=0)
+            study = optuna.create_study(storage=storage, sampler=sampler)
+            study.optimize(w.objective, n_trials=2)  # connections, scripts, the cold load
+            pings = client.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+            floor_before = getattr(storage, "round_trips", 0)
+            with w.round_trips() as sent:
+                study.optimize(w.objective, n_trials=10)
+            if backend == "floor":
+                sends["floor"] = storage.round_trips - floor_before
+                assert sent[0] == 0  # no redis-py call: the raw socket only
+                after = client.info("commandstats")["cmdstat_ping"]["calls"]
+                assert after - pings == sends["floor"]  # each one reached the server
+            else:
+                sends["ours"] = sent[0]
+        client.close()
+    # 10 trials of 10 params: ask, create, get_trial twice, 10 params, the finish. Ours also
+    # sends redis-py's 4-command handshake once, after optimize's remove_session.
+    assert sends["floor"] == 150
+    assert sends["ours"] == sends["floor"] + 4
