@@ -10,12 +10,19 @@ call and the server's CPU per call (``INFO cpu``, user + sys, around the loop):
 - ``EVALSHA`` of our ``set_trial_param.lua`` (two thirds of a trial's storage calls with
   10 params): what our script adds.
 
+``--layer`` also times what our Python layer costs a storage call with the socket taken out:
+a ``RedisStorage`` on the same server makes each call once for real, recording its replies;
+then its connection's send is a no-op and its read hands back the recorded reply, and each
+call is timed N times. That is the client's cost per call above the round trip (the storage
+method, its keys and arguments, the codec, the retry wrapper, hiredis's packing), without
+redis-py's reply path, which the stub replaces.
+
 ``--pace US`` spins that many microseconds between calls, as ``study.optimize`` does between
 storage calls (its sampler and Optuna's bookkeeping: about 100 µs a call with
 RandomSampler). A server that goes idle between calls pays for every wakeup, so its CPU per
 call rises with the pace; a tight loop (``--pace 0``) shows the least a call can cost.
 
-    python benchmarks/call_cost.py [--calls 20000] [--pace 0,100]
+    python benchmarks/call_cost.py [--calls 20000] [--pace 0,100] [--layer]
 """
 
 from __future__ import annotations
@@ -73,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="call_cost.py", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=20000, help="calls of each command")
     parser.add_argument("--pace", default="0,100", help="µs spun between calls, comma-separated")
+    parser.add_argument(
+        "--layer", action="store_true", help="also time our Python layer per call, no socket"
+    )
     args = parser.parse_args(argv)
     paces = [float(p) for p in args.pace.split(",")]
     binary = server_binary()
@@ -120,7 +130,75 @@ def main(argv: list[str] | None = None) -> int:
                     f"   server CPU {used / args.calls * 1e6:6.1f} µs/call"
                 )
         reset()
+        if args.layer:
+            layer_cost(server.url, args.calls)
     return 0
+
+
+def layer_cost(url: str, calls: int) -> None:
+    """Print the µs our Python layer spends per storage call, the socket stubbed out."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.study import StudyDirection
+    from optuna.trial import TrialState
+
+    from optuna_redis import RedisStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = RedisStorage(url, prefix="optuna-redis-call-cost-layer")
+    direct = storage._scripts.direct
+    if direct is None:
+        print("--- our layer: this client has no direct connection; nothing to time")
+        return
+    study_id = storage.create_new_study([StudyDirection.MINIMIZE], "layer")
+    dist = FloatDistribution(-10, 10)
+    # Each call once on a trial of its own first: the scripts are loaded and the
+    # distribution registered, so the recorded call below makes one round trip.
+    warm_up = storage.create_new_trial(study_id)
+    storage.set_trial_param(warm_up, "x0", 0.5, dist)
+    storage.set_trial_user_attr(warm_up, "seed", 7)
+    storage.get_trial(warm_up)
+    storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+    storage.set_trial_state_values(warm_up, TrialState.COMPLETE, [1.0])
+    trial_id = storage.create_new_trial(study_id)
+    cases = {
+        "set_trial_param, registered distribution": lambda: storage.set_trial_param(
+            trial_id, "x0", 0.5, dist
+        ),
+        "set_trial_user_attr": lambda: storage.set_trial_user_attr(trial_id, "seed", 7),
+        "get_trial of a running trial": lambda: storage.get_trial(trial_id),
+        "get_all_trials(states=(WAITING,)), warm": lambda: storage.get_all_trials(
+            study_id, deepcopy=False, states=(TrialState.WAITING,)
+        ),
+        "set_trial_state_values(COMPLETE, [1.0])": lambda: storage.set_trial_state_values(
+            trial_id, TrialState.COMPLETE, [1.0]
+        ),
+    }
+    conn = direct._connection()
+    send, read = conn.send_packed_command, conn.read_response
+    width = max(map(len, cases))
+    print(f"--- our layer: µs of client time per storage call, the socket stubbed ({calls} calls)")
+    for name, call in cases.items():
+        replies: list = []
+
+        def recording(*a: Any, replies: list = replies, **k: Any) -> Any:
+            reply = read(*a, **k)
+            replies.append(reply)
+            return reply
+
+        conn.read_response = recording
+        call()
+        canned = iter(replies * (calls + 1))
+        conn.send_packed_command = lambda *a, **k: None
+        conn.read_response = lambda *a, canned=canned, **k: next(canned)
+        try:
+            start = time.perf_counter()
+            for _ in range(calls):
+                call()
+            took = time.perf_counter() - start
+        finally:
+            conn.send_packed_command, conn.read_response = send, read
+        print(f"{name:<{width}}  {took / calls * 1e6:6.2f} µs/call  ({len(replies)} round trip)")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_server_cost_run_names_a_bad_url() -> None:
 
 
 def test_call_cost_reports_each_command() -> None:
-    result = run("call_cost.py", "--calls", "50", "--pace", "0")
+    result = run("call_cost.py", "--calls", "50", "--pace", "0", "--layer")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if "server CPU" in line]
     names = [line.split("  client wall")[0].strip() for line in lines]
@@ -60,6 +60,18 @@ def test_call_cost_reports_each_command() -> None:
         "EVALSHA 'return 1', 4 keys + 6 args",
         "EVALSHA set_trial_param.lua",
     ]
+    # Our layer, the socket stubbed: each storage call timed, each one round trip.
+    layer = result.stdout.split("--- our layer:")[1].splitlines()[1:]
+    assert [line.split("  ")[0] for line in layer] == [
+        "set_trial_param, registered distribution",
+        "set_trial_user_attr",
+        "get_trial of a running trial",
+        "get_all_trials(states=(WAITING,)), warm",
+        "set_trial_state_values(COMPLETE, [1.0])",
+    ]
+    for line in layer:
+        assert line.endswith("µs/call  (1 round trip)"), line
+        assert float(line.split()[-5]) > 0, line
 
 
 def test_the_contract_floor_makes_one_round_trip_a_storage_call_as_ours_does() -> None:
