@@ -67,6 +67,7 @@ PAIRS = {
     "write_trial_vs_journal": 31,
     "deepcopy_read_vs_inmemory": 15,
     "optimize_vs_journal": 11,
+    "optimize_vs_floor": 11,
 }
 
 
@@ -89,6 +90,9 @@ METRICS = (
     Metric("write_trial_vs_journal", "write one trial / JournalRedis", "journal_redis", 0.5),
     Metric("deepcopy_read_vs_inmemory", "warm deepcopy read / InMemory", "inmemory", 0.5),
     Metric("optimize_vs_journal", "optimize, s per trial / JournalRedis", "journal_redis", 0.5),
+    Metric("optimize_vs_floor", "optimize, s per trial / contract floor", "floor", 0.5),
+    Metric("server_cpu_vs_floor", "optimize, server CPU per trial / floor", "floor", 0.4),
+    Metric("server_commands_per_trial", "server commands per optimize trial", "", 0, exact=True),
     Metric("round_trips_warm_read", "round trips: warm unchanged read", "", 0, exact=True),
     Metric("round_trips_write_trial", "round trips: write one trial", "", 0, exact=True),
 )
@@ -358,14 +362,72 @@ def measure(studies: _workload.Studies, slowdown: float = 1.0) -> tuple[dict, di
     )
     raw["optimize_vs_journal"] = pair.scaled(CONFIG["optimize_trials"])
 
+    # 6. the same optimize against the contract floor (``_workload.ContractFloor``: Optuna in
+    # memory plus one PING a storage call), on a private server whose INFO counts only it.
+    server_us, commands = _against_the_floor(slowdown)
+    pair = server_us.pop("pair")
+    raw["optimize_vs_floor"] = pair.scaled(CONFIG["optimize_trials"])
+
     for name, pair in raw.items():
         values[name] = pair.ratio
+    ours_us, floor_us = statistics.median(server_us["ours"]), statistics.median(server_us["floor"])
+    values["server_cpu_vs_floor"] = ours_us / floor_us
+    raw["server_cpu_vs_floor"] = (
+        f"ours {ours_us:.0f} µs of Redis CPU a trial, floor {floor_us:.0f} µs; medians of "
+        f"{len(server_us['ours'])} and {len(server_us['floor'])} runs"
+    )
+    values["server_commands_per_trial"] = raw["server_commands_per_trial"] = commands
 
-    # 6. round trips, counted as what the client sends (a pipeline sends once).
+    # 7. round trips, counted as what the client sends (a pipeline sends once).
     warm_trips, write_trips = _round_trips(studies)
     values["round_trips_warm_read"] = raw["round_trips_warm_read"] = warm_trips
     values["round_trips_write_trial"] = raw["round_trips_write_trial"] = write_trips
     return values, raw
+
+
+def _against_the_floor(slowdown: float) -> tuple[dict, float]:
+    """Interleaved ``study.optimize`` runs of ours and of the contract floor on a private
+    Redis server: ``({"pair": Pair, "ours": [µs], "floor": [µs]}, commands)``, the lists
+    holding the server's CPU per trial of each run, and ``commands`` the commands the server
+    ran per trial of one more run of ours (``INFO commandstats``, INFO itself left out: the
+    scripts' redis.calls count, so a script that does more fails the exact metric)."""
+    import optuna
+
+    import _workload as w
+    from optuna_redis._local_redis import LocalRedisServer
+    from server_cost import RedisCpu
+
+    trials = CONFIG["optimize_trials"]
+    with LocalRedisServer(dir_prefix="optuna-redis-bench-floor-") as server:
+        cpu = RedisCpu(server.url)
+        server_us: dict = {"ours": [], "floor": []}
+
+        def optimize(backend: str) -> Callable[[], object]:
+            def run() -> None:
+                storage = w.storage_for(backend, server.url, w.new_prefix())
+                sampler = optuna.samplers.RandomSampler(seed=0)
+                study = optuna.create_study(storage=storage, sampler=sampler)
+                before = cpu.seconds()[0]
+                study.optimize(w.objective, n_trials=trials)
+                server_us[backend].append((cpu.seconds()[0] - before) / trials * 1e6)
+
+            return run
+
+        server_us["pair"] = _interleaved(
+            PAIRS["optimize_vs_floor"], optimize("ours"), optimize("floor"), slowdown
+        )
+
+        def commands() -> int:
+            stats = cpu.client.info("commandstats")
+            return sum(v["calls"] for k, v in stats.items() if k != "cmdstat_info")
+
+        storage = w.storage_for("ours", server.url, w.new_prefix())
+        study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(0))
+        before = commands()
+        study.optimize(w.objective, n_trials=trials)
+        count = (commands() - before) / trials
+        cpu.close()
+    return server_us, count
 
 
 def _minimize() -> list:
@@ -466,14 +528,17 @@ def _median_of_runs(runs: list) -> dict:
 
 def _details(raw: Mapping[str, Any]) -> dict:
     """The medians behind each ratio, for the table's footnotes."""
-    per_trial = ("write_trial_vs_journal", "optimize_vs_journal")
-    return {
+    per_trial = ("write_trial_vs_journal", "optimize_vs_journal", "optimize_vs_floor")
+    details = {
         metric.name: raw[metric.name].detail(
             metric.reference, unit="ms/trial" if metric.name in per_trial else "ms"
         )
         for metric in METRICS
         if isinstance(raw.get(metric.name), Pair)
     }
+    if isinstance(raw.get("server_cpu_vs_floor"), str):
+        details["server_cpu_vs_floor"] = raw["server_cpu_vs_floor"]
+    return details
 
 
 def _baseline_document(current: dict, runs: list, env: dict) -> dict:
