@@ -339,6 +339,30 @@ def rdb_cached(url: str) -> BaseStorage:
     return _CachedStorage(RDBStorage(url))
 
 
+class RawConnection:
+    """One socket to Redis, commands packed by hiredis and replies parsed by its Reader: a
+    round trip with no redis-py layer (``call_cost.py``, ``ContractFloor``)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+
+        import hiredis
+
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = hiredis.Reader()
+
+    def call(self, packed: bytes) -> Any:
+        """Send one packed command; its reply."""
+        self.sock.sendall(packed)
+        while (reply := self.reader.gets()) is False:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("Redis closed the connection")
+            self.reader.feed(data)
+        return reply
+
+
 class ContractFloor(BaseStorage):
     """What any storage that keeps Optuna's storage contract on Redis costs at the least:
     Optuna's own work (an ``InMemoryStorage``) plus one round trip to Redis per storage call,
@@ -363,29 +387,17 @@ class ContractFloor(BaseStorage):
             raise ValueError(f"ContractFloor wants a redis:// URL, not {url!r}")
         self._address = (parts.hostname or "127.0.0.1", parts.port or 6379)
         self._inner = InMemoryStorage()
-        self._sock: Any = None
+        self._conn: RawConnection | None = None
         self._pid = 0
         self.round_trips = 0
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_sock": None, "_pid": 0}
+        return {**self.__dict__, "_conn": None, "_pid": 0}
 
     def _round_trip(self) -> None:
-        import socket
-
-        import hiredis
-
-        if self._sock is None or self._pid != os.getpid():
-            self._sock = socket.create_connection(self._address)
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._reader, self._pid = hiredis.Reader(), os.getpid()
-        self._sock.sendall(self._PING)
-        reader = self._reader
-        while (reply := reader.gets()) is False:
-            data = self._sock.recv(65536)
-            if not data:
-                raise ConnectionError("Redis closed the connection")
-            reader.feed(data)
+        if self._conn is None or self._pid != os.getpid():  # a connection per process
+            self._conn, self._pid = RawConnection(*self._address), os.getpid()
+        reply = self._conn.call(self._PING)
         if reply != b"PONG":
             raise RuntimeError(f"PING answered {reply!r}")
         self.round_trips += 1
@@ -414,6 +426,7 @@ for _name, _value in vars(BaseStorage).items():
     if callable(_value) and not _name.startswith("_") and _name not in vars(ContractFloor):
         setattr(ContractFloor, _name, _floor_method(_name))
 ContractFloor.__abstractmethods__ = frozenset()
+del _name, _value
 
 
 def storage_for(backend: str, url: str, prefix: str) -> BaseStorage:

@@ -114,8 +114,6 @@ def venv_for(commit: str) -> Path:
 
 def check_install(python: Path, side: str) -> str:
     """Where the side's optuna_redis is imported from, and that it is the compiled codec."""
-    if python == Path(sys.executable):  # the floor
-        return "this interpreter (the contract floor: optuna_redis is not used)"
     # (USE_EXTENSIONS: the compiled codec is in use; in every revision since the codec was.)
     code = "import optuna_redis as o; print(o.__file__, o.USE_EXTENSIONS)"
     result = subprocess.run(
@@ -180,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         for side, commit in sides.items()
     }
     backends = {side: FLOOR if commit == FLOOR else "ours" for side, commit in sides.items()}
-    installs = {side: check_install(python, side) for side, python in pythons.items()}
+    installs = {
+        side: "this interpreter (the contract floor: optuna_redis is not used)"
+        if sides[side] == FLOOR
+        else check_install(python, side)
+        for side, python in pythons.items()
+    }
     binary = server_binary()
     report: dict[str, Any] = {
         "sides": {s: {"rev": getattr(args, s.lower()), "commit": c} for s, c in sides.items()},

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-import socket
 import sys
 import time
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import hiredis
 import redis
 
+from _workload import RawConnection
 from optuna_redis._local_redis import LocalRedisServer
 from optuna_redis._local_redis import server_binary
 from optuna_redis._local_redis import server_version
@@ -51,23 +51,6 @@ DIST = (
     '{"step": null, "low": -10.0, "high": 10.0, "log": false}}'
 )
 ARGS = ["12", "x3", DIST, "p\x00\x02x3" + "a" * 10, "P" + "b" * 120, ""]
-
-
-class RawConnection:
-    """One socket, commands packed by hiredis and replies parsed by its Reader."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.reader = hiredis.Reader()
-
-    def call(self, packed: bytes) -> Any:
-        self.sock.sendall(packed)
-        while True:
-            reply = self.reader.gets()
-            if reply is not False:
-                return reply
-            self.reader.feed(self.sock.recv(65536))
 
 
 def spin(seconds: float) -> None:
