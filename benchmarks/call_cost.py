@@ -17,12 +17,20 @@ call is timed N times. That is the client's cost per call above the round trip (
 method, its keys and arguments, the codec, the retry wrapper, hiredis's packing), without
 redis-py's reply path, which the stub replaces.
 
+``--scripts N`` profiles the server during ``study.optimize``: N trials (RandomSampler,
+``_workload.objective``) run once with ``INFO cpu`` around them, then once more with
+``SLOWLOG`` logging every command (``slowlog-log-slower-than 0``), and it prints, per script,
+the calls a trial and the µs Redis spent executing each (SLOWLOG's duration: the command's
+own run, without reading the request or writing the reply). What the server's CPU per trial
+holds beyond the sum is the event loop: the wakeups, reading and parsing requests, writing
+replies.
+
 ``--pace US`` spins that many microseconds between calls, as ``study.optimize`` does between
 storage calls (its sampler and Optuna's bookkeeping: about 100 µs a call with
 RandomSampler). A server that goes idle between calls pays for every wakeup, so its CPU per
 call rises with the pace; a tight loop (``--pace 0``) shows the least a call can cost.
 
-    python benchmarks/call_cost.py [--calls 20000] [--pace 0,100] [--layer]
+    python benchmarks/call_cost.py [--calls 20000] [--pace 0,100] [--layer] [--scripts N]
 """
 
 from __future__ import annotations
@@ -65,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace", default="0,100", help="µs spun between calls, comma-separated")
     parser.add_argument(
         "--layer", action="store_true", help="also time our Python layer per call, no socket"
+    )
+    parser.add_argument(
+        "--scripts", type=int, default=0, metavar="N", help="also profile N optimize trials"
     )
     args = parser.parse_args(argv)
     paces = [float(p) for p in args.pace.split(",")]
@@ -115,7 +126,98 @@ def main(argv: list[str] | None = None) -> int:
         reset()
         if args.layer:
             layer_cost(server.url, args.calls)
+        if args.scripts:
+            script_cost(server.url, args.scripts)
     return 0
+
+
+def script_cost(url: str, trials: int) -> None:
+    """Print what each script costs Redis per optimize trial (SLOWLOG at threshold 0)."""
+    import hashlib
+    import statistics
+
+    import optuna
+
+    from _workload import new_prefix
+    from _workload import objective
+    from optuna_redis import RedisStorage
+    from optuna_redis._scripts import load_sources
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = {
+        hashlib.sha1(source.encode()).hexdigest().encode(): name
+        for name, source in load_sources().items()
+    }
+    client = redis.Redis.from_url(url)
+    cpu = RedisCpu(url)
+
+    def evalsha_usec() -> int:
+        return client.info("commandstats").get("cmdstat_evalsha", {}).get("usec", 0)
+
+    # Redis logs the commands a script calls too, after it: 76 entries a trial, and more.
+    limit = trials * 120 + 1000
+
+    def optimize(slowlog: bool) -> tuple[float, float, list]:
+        storage = RedisStorage(url, prefix=new_prefix())
+        sampler = optuna.samplers.RandomSampler(seed=0)
+        study = optuna.create_study(storage=storage, sampler=sampler)
+        study.optimize(objective, n_trials=3)  # the scripts loaded, the cache warm
+        old = client.config_get("slowlog-*")
+        if slowlog:
+            client.config_set("slowlog-max-len", limit)
+            client.config_set("slowlog-log-slower-than", 0)
+            client.slowlog_reset()
+        try:
+            before, scripts_before = cpu.seconds()[0], evalsha_usec()
+            study.optimize(objective, n_trials=trials)
+            used = (cpu.seconds()[0] - before) / trials * 1e6
+            scripts_used = (evalsha_usec() - scripts_before) / trials
+            entries = client.slowlog_get(limit) if slowlog else []
+        finally:
+            client.config_set("slowlog-log-slower-than", old["slowlog-log-slower-than"])
+            client.config_set("slowlog-max-len", old["slowlog-max-len"])
+        return used, scripts_used, entries
+
+    cpu_us, scripts_us, _ = optimize(slowlog=False)
+    _, _, entries = optimize(slowlog=True)
+    if len(entries) >= limit:
+        raise SystemExit(f"call_cost.py: error: SLOWLOG held only the last {limit} commands")
+    scripts: dict[str, list[int]] = {}
+    commands: dict[str, list[int]] = {}
+    for entry in entries:
+        words = entry["command"].split()
+        if words[0].upper() == b"EVALSHA":
+            scripts.setdefault(names.get(words[1], "another script"), []).append(entry["duration"])
+        else:
+            name = words[0].decode(errors="replace").upper()
+            if name not in ("INFO", "CONFIG", "SLOWLOG", "HELLO", "CLIENT"):
+                commands.setdefault(name, []).append(entry["duration"])
+
+    def rows(durations: dict[str, list[int]]) -> None:
+        width = max(map(len, durations), default=0)
+        for name, seen in sorted(durations.items(), key=lambda kv: -sum(kv[1])):
+            print(
+                f"    {name:<{width}}  {len(seen) / trials:5.2f} a trial  median "
+                f"{statistics.median(seen):5.1f} µs  {sum(seen) / trials:6.1f} µs a trial"
+            )
+
+    print(f"--- the server during study.optimize, {trials} trials")
+    print(
+        f"a run without SLOWLOG: {cpu_us:.0f} µs of CPU a trial for Redis (INFO cpu), of which "
+        f"{scripts_us:.0f} µs running scripts (INFO commandstats, EVALSHA's usec); the other "
+        f"{cpu_us - scripts_us:.0f} µs is the event loop: wakeups, reading requests, writing "
+        "replies"
+    )
+    print(
+        "a run with SLOWLOG at threshold 0 (which logs every command, the scripts' own too, "
+        "and so makes each one slower):"
+    )
+    print("  scripts (EVALSHA), each one's run inside Redis:")
+    rows(scripts)
+    print("  the commands they call (part of the scripts' times above):")
+    rows(commands)
+    client.close()
+    cpu.close()
 
 
 def layer_cost(url: str, calls: int) -> None:

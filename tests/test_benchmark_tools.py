@@ -49,7 +49,7 @@ def test_server_cost_run_names_a_bad_url() -> None:
 
 
 def test_call_cost_reports_each_command() -> None:
-    result = run("call_cost.py", "--calls", "50", "--pace", "0", "--layer")
+    result = run("call_cost.py", "--calls", "50", "--pace", "0", "--layer", "--scripts", "20")
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if "server CPU" in line]
     names = [line.split("  client wall")[0].strip() for line in lines]
@@ -62,6 +62,7 @@ def test_call_cost_reports_each_command() -> None:
     ]
     # Our layer, the socket stubbed: each storage call timed, each one round trip.
     layer = result.stdout.split("--- our layer:")[1].splitlines()[1:]
+    layer = layer[: layer.index(next(line for line in layer if line.startswith("---")))]
     assert [line.split("  ")[0] for line in layer] == [
         "set_trial_param, registered distribution",
         "set_trial_user_attr",
@@ -72,6 +73,18 @@ def test_call_cost_reports_each_command() -> None:
     for line in layer:
         assert line.endswith("µs/call  (1 round trip)"), line
         assert float(line.split()[-5]) > 0, line
+    # The server's profile: each script of a trial, as often as a trial calls it.
+    profile = result.stdout.split("--- the server during study.optimize, 20 trials")[1]
+    per_trial = {
+        line.split()[0]: float(line.split()[1])
+        for line in profile.splitlines()
+        if line.startswith("    ")
+    }
+    assert per_trial["append_trial"] == 10.0  # 10 params a trial, 3 warm-up trials apart
+    for script in ("create_trial", "set_trial_state", "sync_trials"):
+        assert per_trial[script] == 1.0, (script, per_trial)
+    assert per_trial["get_trial"] == 2.0
+    assert "µs running scripts (INFO commandstats" in profile
 
 
 def test_the_contract_floor_makes_one_round_trip_a_storage_call_as_ours_does() -> None:
