@@ -91,15 +91,20 @@ def test_finishing_a_trial_runs_once(storage: RedisStorage, lose: LoseReplies) -
 def test_a_finish_leaves_no_request_key_and_a_second_one_is_refused(
     storage: RedisStorage, lose: LoseReplies
 ) -> None:
-    # A finish is known again by its own entries, not by a request token kept for 10 min.
+    # A finish is known again by its own entries, not by a request token kept for 10 min;
+    # a FAIL keeps one (test_two_processes_failing_one_trial_at_once_retry_it_once).
     study_id = storage.create_new_study(MIN)
     tokens = f"{storage._keys.prefix}:r:*"
     trial_ids = [storage.create_new_trial(study_id) for _ in range(3)]
     created = set(storage._client.scan_iter(match=tokens))
     assert len(created) == 3  # create_trial's own
-    assert lose.once(lambda: storage.set_trial_state_values(trial_ids[0], TrialState.FAIL))
-    assert storage.set_trial_state_values(trial_ids[1], TrialState.COMPLETE, [2.0])
+    assert lose.once(
+        lambda: storage.set_trial_state_values(trial_ids[1], TrialState.COMPLETE, [2.0])
+    )
+    assert storage.set_trial_state_values(trial_ids[2], TrialState.PRUNED)
     assert set(storage._client.scan_iter(match=tokens)) == created
+    assert lose.once(lambda: storage.set_trial_state_values(trial_ids[0], TrialState.FAIL))
+    assert len(set(storage._client.scan_iter(match=tokens)) - created) == 1
     # Another finish of a finished trial is still refused, whatever its state or values.
     for trial_id, state, values in (
         (trial_ids[0], TrialState.FAIL, None),
@@ -109,6 +114,26 @@ def test_a_finish_leaves_no_request_key_and_a_second_one_is_refused(
         with pytest.raises(UpdateFinishedTrialError):
             storage.set_trial_state_values(trial_id, state, values)
     assert storage.get_trial(trial_ids[1]).values == [2.0]
+
+
+def test_two_processes_failing_one_trial_at_once_retry_it_once(
+    storage: RedisStorage, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fail_stale_trials in two workers that judge one trial stale together: each sends a
+    # FAIL, and the one told True retries the trial (RetryHeartbeatStaleTrialCallback). Their
+    # completion times can be the same microsecond (the chaos soak once saw a trial retried
+    # twice); the second must still be refused, so the FAIL carries a request token.
+    from optuna_redis import _record
+
+    stamp = _record.complete_now_entry()
+    monkeypatch.setattr(_record, "complete_now_entry", lambda: stamp)
+    other = RedisStorage(redis_url, prefix=storage._keys.prefix)
+    study_id = storage.create_new_study(MIN)
+    trial_id = storage.create_new_trial(study_id)
+    assert storage.set_trial_state_values(trial_id, TrialState.FAIL)
+    with pytest.raises(UpdateFinishedTrialError):
+        other.set_trial_state_values(trial_id, TrialState.FAIL)
+    assert storage.get_trial(trial_id).state == TrialState.FAIL
 
 
 def test_claiming_a_waiting_trial_runs_once(storage: RedisStorage, lose: LoseReplies) -> None:

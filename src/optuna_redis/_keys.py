@@ -22,10 +22,11 @@ Layout (``P`` is the configurable prefix)::
     P:{g}:r:TOKEN                 string  result of a study registration (short TTL)
     P:r:{ID}:TOKEN                string  result of a call on study ID (short TTL)
 
-A call that must not run twice (creating a study or a trial, changing a trial's state,
+A call that must not run twice (creating a study or a trial, claiming or failing a trial,
 deleting a study) carries a random TOKEN; its script stores its result under a request
 key, and a resend of the same call after a lost reply (redis-py retries) returns that
-result instead of running again. Request keys live outside ``P:s:{ID}:`` so they
+result instead of running again. (A COMPLETE or PRUNED finish is known again by its own
+entries instead: see set_trial_state.lua.) Request keys live outside ``P:s:{ID}:`` so they
 survive delete_study, but share the study's hash tag.
 
 Every key of one study carries the hash tag ``{ID}``, so all of them live in one Redis

@@ -2,18 +2,22 @@
 -- claiming one WAITING trial exactly one gets 1; a finished trial never changes again.
 -- A claim of a WAITING trial by a heartbeat storage is its process's (claim_trial); a
 -- finished trial leaves the heartbeats and the claims.
--- A call retried after its reply was lost must give the first run's answer. A claim keeps
--- a request token (KEYS[5], for the request TTL): two claims could carry the same start
--- entry. A finish needs none: its entries end with its completion time, to the
--- microsecond, so a finished trial of that state whose record ends with them holds this
--- very write (or one identical to it).
+-- A call retried after its reply was lost must give the first run's answer. A claim and a
+-- FAIL keep a request token (KEYS[5], for the request TTL): two processes may send them
+-- with the same entries. Two claims can carry the same start time, and two processes that
+-- judge one trial stale at once (fail_stale_trials) can stamp the same completion time, to
+-- the microsecond: by entries alone, both would be told they failed it, and both would
+-- retry it. Any other finish comes from the trial's own process (Optuna's tell), so its
+-- entries (its values, then its completion time to the microsecond) are its own: a
+-- finished trial of that state whose record ends with them holds this very write.
 -- KEYS: meta, changes, heartbeats, trial, request, claims, processes (see _keys)
 -- ARGV: request TTL in seconds, trial number, new state digit, entries to append (datetime,
 --       values), the id of the process claiming it (or '')
 -- Returns 1 changed, 0 RUNNING -> RUNNING refused, -1 no trial, -2 finished.
 local new = ARGV[3]
 local claim = new == '0'
-if claim then
+local tokened = claim or new == '3'
+if tokened then
   local done = redis.call('GET', KEYS[5])
   if done then
     return tonumber(done)
@@ -26,7 +30,7 @@ end
 local state = string.sub(record, 1, 1)
 if is_finished(state) then
   local entries = ARGV[4]
-  if state == new and entries ~= '' and string.sub(record, -#entries) == entries then
+  if not tokened and state == new and entries ~= '' and string.sub(record, -#entries) == entries then
     return 1
   end
   return -2
@@ -46,7 +50,7 @@ elseif new == '0' then
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('ZADD', KEYS[2], seq, ARGV[2])
-if claim then
+if tokened then
   redis.call('SET', KEYS[5], 1, 'EX', ARGV[1])
 end
 return 1
