@@ -12,7 +12,9 @@ round-trip count when it differs from the baseline's. benchmarks/README.md says 
 metric measures, how the tolerances were chosen and how the baseline is changed.
 
 Uses the Redis at $OPTUNA_REDIS_URL, else a private ``redis-server`` started for the run;
-writes only under random ``optuna-redis-bench-*`` prefixes and deletes them at the end.
+writes only under random ``optuna-redis-bench-*`` prefixes and deletes them at the end. The
+metrics against the contract floor always run on a private server of their own, so that its
+``INFO`` counts only them.
 Exit status: 0 pass, 1 regression, 2 the baseline cannot be compared (missing, or recorded
 with another configuration or codec).
 
